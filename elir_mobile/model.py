@@ -23,9 +23,10 @@ class ELIR(nn.Module):
         self.K = int(config["K"])
         self.sigma_s = float(config.get("sigma_s", 0.1))
         self.image_size = int(config["image_size"])
-        self.encoder = Encoder()
-        self.coarse = CoarseEstimator(**config["mmse"])
+        # Registration order = the released file's key order (fmir, mmse, enc, dec).
         self.velocity = VelocityUNet(**config["fmir"], time_scale=float(config.get("time_scale", 1000)))
+        self.coarse = CoarseEstimator(**config["mmse"])
+        self.encoder = Encoder()
         self.decoder = Decoder()
 
     @property

@@ -102,7 +102,6 @@ class VelocityUNet(nn.Module):
         self.t_emb_dim = t_emb_dim
         self.time_scale = time_scale
         self.time_mlp = TimeMLP(t_emb_dim, emb_dim)
-        self.first_proj = nn.Conv2d(in_channels, hid_channels, 1)
         ch = hid_channels
         self.down_blocks = nn.ModuleList()
         for mult in ch_mult:
@@ -119,6 +118,8 @@ class VelocityUNet(nn.Module):
                 upsample = Upsample(ch, ch // mult)
                 ch //= mult
             self.up_blocks.append(nn.ModuleList([upsample, ResnetBlock(2 * ch, ch, emb_dim)]))
+        # Registered here, not first, so parameter order equals the released file's key order.
+        self.first_proj = nn.Conv2d(in_channels, hid_channels, 1)
         self.final_block = NormActConv(hid_channels, hid_channels)
         self.final_proj = nn.Conv2d(hid_channels, out_channels, 1)
 
