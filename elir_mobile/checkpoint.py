@@ -11,7 +11,7 @@ The model's own attribute names differ from the file's prefixes; `FILE_TO_MODULE
 
 from __future__ import annotations
 
-import pickle
+import pickletools
 import re
 import zipfile
 from pathlib import Path
@@ -96,21 +96,50 @@ def normalize(raw: Mapping) -> StateDict:
 def _read_torch_pickle(path: Path) -> Mapping:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        text = str(exc)
-        if "Unsupported global" in text or "Unsupported operand" in text or "GLOBAL" in text:
+    except Exception as exc:  # the weights-only unpickler raises many types on bad input
+        unsafe = sorted(n for n in _pickled_globals(path) if not n.startswith(_SAFE_MODULES))
+        if unsafe:
             raise CheckpointError(
-                f"{path} holds Python objects other than tensors; refused without running them "
-                "(only weight files are loaded)") from None
-        raise CheckpointError(f"{path} is not a PyTorch checkpoint ({text.splitlines()[0]})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as exc:
-        if zipfile.is_zipfile(path) or path.read_bytes()[:2] == b"PK":
-            raise CheckpointError(f"{path} is truncated or corrupt ({str(exc).splitlines()[0]}); "
-                                  "download it again") from None
-        raise CheckpointError(f"{path} is not a PyTorch checkpoint ({str(exc).splitlines()[0]})") from None
+                f"{path} holds Python objects other than tensors ({', '.join(unsafe[:3])}); refused "
+                "without running them (only weight files are loaded)") from None
+        raise _unreadable(path, exc) from None
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a state dict")
     return obj
+
+
+_SAFE_MODULES = ("torch", "collections.OrderedDict", "_codecs.encode")
+
+
+def _pickled_globals(path: Path) -> set[str]:
+    """Names a pickle would import, read from its opcodes without executing anything."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                member = next(n for n in archive.namelist() if n.endswith("data.pkl"))
+                data = archive.read(member)
+        else:
+            data = path.read_bytes()
+        names, strings = set(), []
+        for opcode, arg, _ in pickletools.genops(data):
+            if opcode.name == "GLOBAL":
+                names.add(str(arg).replace(" ", "."))
+            elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                names.add(f"{strings[-2]}.{strings[-1]}")
+            elif isinstance(arg, str):
+                strings.append(arg)
+        return names
+    except Exception:  # not a pickle at all, or cut short: nothing to report
+        return set()
+
+
+def _unreadable(path: Path, exc: Exception) -> CheckpointError:
+    reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+    with path.open("rb") as f:
+        is_zip = f.read(4) == b"PK\x03\x04"
+    if is_zip:  # torch.save's format: a zip archive that is cut short or damaged
+        return CheckpointError(f"{path} is truncated or corrupt ({reason}); download it again")
+    return CheckpointError(f"{path} is not a PyTorch checkpoint ({reason})")
 
 
 def read_checkpoint(path: str | Path) -> StateDict:
