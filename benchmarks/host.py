@@ -1,0 +1,267 @@
+"""Host latency: eager PyTorch against every artifact that has a runtime on this machine.
+
+    python -m benchmarks.host --task sr [--checkpoint PATH | --test-weights | --tiny] [--artifacts DIR]
+                              [--threads 2] [--runs 10] [--warmup 2] [--out DIR]
+
+All rows use the same thread count and are timed interleaved (run i of every row before run i + 1 of any), so
+machine drift hits them alike; ratios are to eager measured in the same process.  Peak RSS comes from a fresh
+child process per row (load + one run), so rows do not inherit each other's memory.  A per-stage breakdown
+(encoder, coarse estimator, one U-Net step, decoder) shows where the time goes, for eager and for any .pte that
+exports those methods.  The matmul peak (GMAC/s of a large fp32 matmul, same threads) is measured in the same
+run, so "share of peak" compares like with like.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from benchmarks.artifacts import Artifact, find_artifacts
+from benchmarks.device.stats import summarize
+from elir_mobile.errors import ElirError
+
+
+def model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that pick the float model (the same meaning as the exporters')."""
+    parser.add_argument("--task", required=True)
+    parser.add_argument("--checkpoint", type=Path, help="weight file; default: the released weights")
+    parser.add_argument("--test-weights", action="store_true", help="full-size random test weights")
+    parser.add_argument("--tiny", action="store_true", help="fixture-size architecture with test weights")
+    parser.add_argument("--image-size", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.host", description=__doc__.split("\n\n")[0])
+    model_arguments(parser)
+    parser.add_argument("--artifacts", type=Path, help="folder of exported artifacts with model cards")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path("out/bench"))
+    parser.add_argument("--no-rss", action="store_true", help="skip the per-row child processes")
+    parser.add_argument("--probe", help=argparse.SUPPRESS)  # child mode: 'eager' or a card path
+    return parser
+
+
+def float_baked(args: argparse.Namespace):
+    """The eager float baked sampler the artifacts are compared with."""
+    import elir_mobile
+    from export.pipeline import load_for_export
+
+    model = load_for_export(argparse.Namespace(**{**vars(args), "noise": "fixed"}))
+    return elir_mobile.baked(model, "fixed", seed=args.seed, image_size=args.image_size).eval()
+
+
+def eager_runner(baked) -> tuple[Callable, list[np.ndarray]]:
+    x = baked.example_inputs()[0]
+
+    def run(image: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return baked(torch.from_numpy(image)).numpy()
+
+    return run, [x.numpy()]
+
+
+def matmul_peak_gmacs(n: int = 2048, runs: int = 5) -> float:
+    """GMAC/s of an n x n x n fp32 matmul: what this CPU reaches on the easiest dense workload."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        times.append(time.perf_counter() - start)
+    return n ** 3 / float(np.median(times)) / 1e9
+
+
+def time_call(fn: Callable, inputs: list[np.ndarray]) -> float:
+    start = time.perf_counter()
+    fn(*inputs)
+    return (time.perf_counter() - start) * 1e3
+
+
+def stage_breakdown(baked, runs: int) -> dict[str, float]:
+    """Median milliseconds of each stage of the eager baked sampler."""
+    x = baked.example_inputs()[0]
+    with torch.no_grad():
+        z_enc = baked.encoder(x)
+        z = baked.coarse(z_enc)
+        stages = {"encoder": lambda: baked.encoder(x), "coarse": lambda: baked.coarse(z_enc),
+                  "unet_step": lambda: baked.step(z, 0), "decoder": lambda: baked.decode(z)}
+        out = {}
+        for name, fn in stages.items():
+            fn()
+            samples = []
+            for _ in range(runs):
+                start = time.perf_counter()
+                fn()
+                samples.append((time.perf_counter() - start) * 1e3)
+            out[name] = float(np.median(samples))
+    out["unet_all_steps"] = out["unet_step"] * baked.K
+    return out
+
+
+def pte_stage_breakdown(artifact: Artifact, runs: int) -> dict[str, float] | None:
+    """Median ms of the .pte's encode / step / decode methods, where the exporter wrote them."""
+    from executorch.runtime import Runtime
+
+    program = Runtime.get().load_program(artifact.path)
+    if not {"encode", "step", "decode"} <= set(program.method_names):
+        return None
+    image = torch.from_numpy(artifact.reference_inputs()[0])
+    out = {}
+    encode = program.load_method("encode")
+    step, decode = program.load_method("step"), program.load_method("decode")
+    extra = [torch.from_numpy(a) for a in artifact.reference_inputs()[1:]]
+    z = encode.execute([image, *extra])[0]
+    for name, method, inputs in (("encode", encode, [image, *extra]), ("unet_step", step, [z]),
+                                 ("decoder", decode, [z])):
+        method.execute(inputs)
+        samples = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            method.execute(inputs)
+            samples.append((time.perf_counter() - start) * 1e3)
+        out[name] = float(np.median(samples))
+    return out
+
+
+def probe(args: argparse.Namespace) -> dict:
+    """Child mode: load one row, run it once, report load time and the process's peak RSS."""
+    torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    if args.probe == "eager":
+        fn, inputs = eager_runner(float_baked(args))
+    else:
+        artifact = Artifact(Path(args.probe), json.loads(Path(args.probe).read_text()))
+        fn, inputs = artifact.load(args.threads), artifact.reference_inputs()
+    load_ms = (time.perf_counter() - start) * 1e3
+    fn(*inputs)
+    return {"load_ms": load_ms, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def child_rss(argv: list[str], spec: str) -> dict | None:
+    cmd = [sys.executable, "-m", "benchmarks.host", *argv, "--probe", spec]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    if result.returncode != 0:
+        return None
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def benchmark(args: argparse.Namespace, argv: list[str]) -> dict:
+    torch.set_num_threads(args.threads)
+    from export.pipeline import count_macs
+
+    baked = float_baked(args)
+    eager_fn, eager_inputs = eager_runner(baked)
+    macs = count_macs(baked, tuple(torch.from_numpy(a) for a in eager_inputs))
+    rows: list[dict] = [{"name": "eager PyTorch", "runtime": f"torch {torch.__version__}", "macs": macs,
+                         "fn": eager_fn, "inputs": eager_inputs, "probe": "eager"}]
+    skipped = []
+    for artifact in find_artifacts(args.artifacts, args.task) if args.artifacts else []:
+        reason = artifact.host_runtime_missing()
+        if reason:
+            skipped.append({"artifact": artifact.name, "reason": reason})
+            continue
+        start = time.perf_counter()
+        fn = artifact.load(args.threads)
+        rows.append({"name": artifact.name, "runtime": artifact.card["parity"].get("runtime"),
+                     "macs": artifact.card.get("macs") or macs, "fn": fn, "inputs": artifact.reference_inputs(),
+                     "load_ms": (time.perf_counter() - start) * 1e3, "probe": str(artifact.card_path),
+                     "artifact": artifact})
+    for row in rows:
+        for _ in range(args.warmup):
+            row["fn"](*row["inputs"])
+    samples = {row["name"]: [] for row in rows}
+    for _ in tqdm(range(args.runs), desc="interleaved runs", unit="round"):
+        for row in rows:
+            samples[row["name"]].append(time_call(row["fn"], row["inputs"]))
+    peak = matmul_peak_gmacs()
+    eager_median = summarize(samples[rows[0]["name"]])["median"]
+    results = []
+    for row in rows:
+        stats = summarize(samples[row["name"]])
+        entry = {"name": row["name"], "runtime": row["runtime"], "threads": args.threads, "ms": stats,
+                 "ratio_to_eager": stats["median"] / eager_median,
+                 "gmacs_per_s": row["macs"] / stats["median"] / 1e6, "load_ms": row.get("load_ms")}
+        entry["share_of_matmul_peak"] = entry["gmacs_per_s"] / peak
+        if not args.no_rss:
+            entry.update(child_rss(argv, row["probe"]) or {"peak_rss_mb": None})
+        results.append(entry)
+    stages = {"eager": stage_breakdown(baked, max(3, args.runs // 2))}
+    for row in rows[1:]:
+        if row["artifact"].card["artifact"]["format"] == "pte":
+            breakdown = pte_stage_breakdown(row["artifact"], max(3, args.runs // 2))
+            if breakdown:
+                stages[row["name"]] = breakdown
+    return {"task": args.task, "threads": args.threads, "runs": args.runs, "warmup": args.warmup,
+            "image_size": baked.image_size, "macs": macs, "matmul_peak_gmacs": peak, "rows": results,
+            "stages_ms": stages, "skipped": skipped, "torch": torch.__version__,
+            "machine": {"cpu_threads_available": torch.get_num_threads()}}
+
+
+def to_markdown(report: dict) -> str:
+    lines = [f"### Host latency: {report['task']} @ {report['image_size']} px, {report['threads']} threads, "
+             f"median of {report['runs']} interleaved runs",
+             "", f"Matmul peak (fp32, same threads): {report['matmul_peak_gmacs']:.1f} GMAC/s; "
+             f"model: {report['macs'] / 1e9:.1f} GMAC.", "",
+             "| row | median ms | p90 ms | min ms | x eager | GMAC/s | % of peak | load ms | peak RSS MB |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in report["rows"]:
+        load = f"{r['load_ms']:.0f}" if r.get("load_ms") is not None else "-"
+        rss = f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") is not None else "-"
+        lines.append(f"| {r['name']} | {r['ms']['median']:.1f} | {r['ms']['p90']:.1f} | {r['ms']['min']:.1f} | "
+                     f"{r['ratio_to_eager']:.2f} | {r['gmacs_per_s']:.1f} | {100 * r['share_of_matmul_peak']:.0f}% "
+                     f"| {load} | {rss} |")
+    lines += ["", "| stage (median ms) | " + " | ".join(report["stages_ms"]) + " |",
+              "|---|" + "---|" * len(report["stages_ms"])]
+    names = sorted({k for s in report["stages_ms"].values() for k in s})
+    for name in names:
+        cells = [f"{s[name]:.1f}" if name in s else "-" for s in report["stages_ms"].values()]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    for s in report["skipped"]:
+        lines.append(f"\nNot timed: {s['artifact']}: {s['reason']}.")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict, markdown: str, out: Path, stem: str) -> tuple[Path, Path]:
+    """`<out>/<stem>.json` and `.md`, each written atomically."""
+    from elir_mobile.atomic import write_text
+
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out / f"{stem}.json", out / f"{stem}.md"
+    write_text(json_path, json.dumps(report, indent=2))
+    write_text(md_path, markdown)
+    return json_path, md_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    try:
+        if args.probe:
+            print(json.dumps(probe(args)))
+            return 0
+        report = benchmark(args, argv)
+        markdown = to_markdown(report)
+        write_report(report, markdown, args.out, f"host_{args.task}")
+        print(markdown)
+    except ElirError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

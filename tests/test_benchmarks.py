@@ -1,0 +1,70 @@
+"""Host and quality benchmarks run end to end on fixture-size models; their metrics are right on known cases."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmarks import host, quality
+
+
+def test_metrics_on_known_cases():
+    rng = np.random.default_rng(0)
+    image = rng.uniform(0.2, 0.8, (3, 64, 64))
+    same = quality.scores(image, image)
+    assert same["psnr"] == math.inf or same["psnr"] > 100
+    assert same["ssim"] == pytest.approx(1.0)
+    sigma = 0.05  # additive noise that never clips: PSNR = 20 log10(1 / sigma) = 26.02 dB
+    noisy = image + rng.normal(0, sigma, image.shape)
+    assert quality.scores(noisy, image)["psnr"] == pytest.approx(20 * math.log10(1 / sigma), abs=0.1)
+    assert quality.scores(noisy, image)["ssim"] < 0.99
+
+
+@pytest.fixture()
+def photo_folder(tmp_path):
+    folder = tmp_path / "hq"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(2):
+        yy, xx = np.mgrid[0:80, 0:96]
+        img = np.stack([xx / 96, yy / 80, 0.5 + 0.3 * np.sin(xx / 7.0 + i)], -1) + rng.normal(0, 0.02, (80, 96, 3))
+        Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8)).save(folder / f"img{i}.png")
+    return folder
+
+
+def test_quality_end_to_end(tmp_path, photo_folder):
+    out = tmp_path / "q"
+    assert quality.main(["--task", "denoising", "--tiny", "--images", str(photo_folder), "--out", str(out)]) == 0
+    report = json.loads((out / "quality_denoising.json").read_text())
+    assert report["images"] == 2 and report["lpips"].startswith("skipped")
+    for key in ("lq", "float"):
+        assert set(report["summary"][key]) == {"psnr", "ssim"}
+    assert len(report["per_image"]) == 2 and report["per_image"][0]["image"] == "img0.png"
+    grid = Image.open(out / "quality_denoising_grid.png")
+    assert grid.size == (64 * 3, (64 + 14) * 2)  # LQ, float, HQ for two images
+    assert (out / "quality_denoising.md").read_text().startswith("### Quality")
+
+
+def test_quality_pairs_need_matching_names(tmp_path, photo_folder, capsys):
+    lq = tmp_path / "lq"
+    lq.mkdir()
+    Image.new("RGB", (16, 16)).save(lq / "other.png")
+    code = quality.main(["--task", "sr", "--tiny", "--lq", str(lq), "--hq", str(photo_folder),
+                         "--out", str(tmp_path / "q")])
+    assert code == 2 and "other.png has no ground truth" in capsys.readouterr().err
+
+
+def test_host_eager_end_to_end(tmp_path):
+    out = tmp_path / "h"
+    code = host.main(["--task", "sr", "--tiny", "--runs", "3", "--warmup", "1", "--out", str(out)])
+    assert code == 0
+    report = json.loads((out / "host_sr.json").read_text())
+    row = report["rows"][0]
+    assert row["name"] == "eager PyTorch" and row["ratio_to_eager"] == 1.0
+    assert row["ms"]["n"] == 3 and row["ms"]["min"] <= row["ms"]["median"] <= row["ms"]["p90"]
+    assert row["peak_rss_mb"] > 50 and report["matmul_peak_gmacs"] > 0 and report["macs"] > 0
+    assert set(report["stages_ms"]["eager"]) == {"encoder", "coarse", "unet_step", "unet_all_steps", "decoder"}
