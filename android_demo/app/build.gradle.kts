@@ -1,0 +1,60 @@
+plugins {
+    alias(libs.plugins.android.application)
+    alias(libs.plugins.kotlin.android)
+}
+
+android {
+    namespace = "dev.elirmobile.demo"
+    compileSdk = 35
+
+    defaultConfig {
+        applicationId = "dev.elirmobile.demo"
+        minSdk = 28
+        targetSdk = 35
+        versionCode = 1
+        versionName = "0.1.0"
+        ndk { abiFilters += "arm64-v8a" }
+        buildConfigField("String", "EXECUTORCH_VERSION", "\"${libs.versions.executorch.get()}\"")
+        buildConfigField("String", "LITERT_VERSION", "\"${libs.versions.litert.get()}\"")
+    }
+
+    // One ExecuTorch AAR per build: the default (XNNPACK) one, or the Vulkan / QNN builds of it.
+    flavorDimensions += "executorch"
+    productFlavors {
+        create("xnnpack") { dimension = "executorch"; isDefault = true }
+        create("vulkan") { dimension = "executorch"; applicationIdSuffix = ".vulkan" }
+        create("qnn") { dimension = "executorch"; applicationIdSuffix = ".qnn" }
+    }
+
+    buildTypes {
+        release {
+            isMinifyEnabled = false
+            // Benchmarks want a release build that is still installable without a keystore.
+            signingConfig = signingConfigs.getByName("debug")
+        }
+    }
+    buildFeatures { buildConfig = true }
+    compileOptions {
+        sourceCompatibility = JavaVersion.VERSION_17
+        targetCompatibility = JavaVersion.VERSION_17
+    }
+    kotlinOptions { jvmTarget = "17" }
+    packaging {
+        // Both runtimes ship the NDK's C++ runtime; models are read from files, never compressed assets.
+        jniLibs { pickFirsts += "**/libc++_shared.so"; useLegacyPackaging = true }
+    }
+}
+
+dependencies {
+    "xnnpackImplementation"(libs.executorch.android)
+    "vulkanImplementation"(libs.executorch.android.vulkan)
+    "qnnImplementation"(libs.executorch.android.qnn)
+    implementation(libs.litert)
+    implementation(libs.litert.gpu)
+    implementation(libs.androidx.core.ktx)
+    implementation(libs.androidx.activity.ktx)
+    implementation(libs.androidx.lifecycle.runtime.ktx)
+    implementation(libs.kotlinx.coroutines.android)
+    testImplementation(libs.junit)
+    testImplementation(libs.orgjson)
+}
