@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from benchmarks.artifacts import Artifact, find_artifacts
 from benchmarks.device.stats import summarize
-from elir_mobile.errors import ElirError
+from elir_mobile.errors import exit_code
 
 
 def model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -235,32 +235,27 @@ def to_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(report: dict, markdown: str, out: Path, stem: str) -> tuple[Path, Path]:
-    """`<out>/<stem>.json` and `.md`, each written atomically."""
+def publish(report: dict, markdown: str, out: Path, stem: str) -> None:
+    """Write `<out>/<stem>.json` and `.md` (each atomically) and print the markdown."""
     from elir_mobile.atomic import write_text
 
     out.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = out / f"{stem}.json", out / f"{stem}.md"
-    write_text(json_path, json.dumps(report, indent=2))
-    write_text(md_path, markdown)
-    return json_path, md_path
+    write_text(out / f"{stem}.json", json.dumps(report, indent=2))
+    write_text(out / f"{stem}.md", markdown)
+    print(markdown)
+
+
+def run(args: argparse.Namespace, argv: list[str]) -> None:
+    if args.probe:
+        print(json.dumps(probe(args)))
+        return
+    report = benchmark(args, argv)
+    publish(report, to_markdown(report), args.out, f"host_{args.task}")
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    try:
-        if args.probe:
-            print(json.dumps(probe(args)))
-            return 0
-        report = benchmark(args, argv)
-        markdown = to_markdown(report)
-        write_report(report, markdown, args.out, f"host_{args.task}")
-        print(markdown)
-    except ElirError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return exit_code(run, build_parser().parse_args(argv), argv)
 
 
 if __name__ == "__main__":

@@ -27,9 +27,9 @@ from tqdm import tqdm
 
 import elir_mobile
 from benchmarks.artifacts import Artifact, find_artifacts
-from benchmarks.host import model_arguments, write_report
+from benchmarks.host import model_arguments, publish
 from elir_mobile.degradations import degrade
-from elir_mobile.errors import ElirError
+from elir_mobile.errors import ElirError, exit_code
 from elir_mobile.image_io import read_image
 from elir_mobile.restoration import prepare_input
 from elir_mobile.tasks import get_task
@@ -216,19 +216,16 @@ def to_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def run(args: argparse.Namespace) -> None:
+    report, rows = evaluate(args)
+    if rows:
+        args.out.mkdir(parents=True, exist_ok=True)
+        grid(rows, args.out / f"quality_{args.task}_grid.png")
+    publish(report, to_markdown(report), args.out, f"quality_{args.task}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        report, rows = evaluate(args)
-        markdown = to_markdown(report)
-        write_report(report, markdown, args.out, f"quality_{args.task}")
-        if rows:
-            grid(rows, args.out / f"quality_{args.task}_grid.png")
-        print(markdown)
-    except ElirError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return exit_code(run, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from .errors import ElirError
+from .errors import exit_code
 from .tasks import TASKS
 
 
@@ -45,10 +44,4 @@ def restore_command(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        restore_command(args)
-    except ElirError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return exit_code(restore_command, build_parser().parse_args(argv))
