@@ -1,0 +1,128 @@
+"""ExecuTorch export (export/executorch.py): XNNPACK fp32 / int8 parity in the real ExecuTorch runtime, op
+placement, BundledProgram self-check, other delegates' lowering and clean failures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import elir_mobile
+from elir_mobile.testing import make_test_weights, tiny_config
+from export import pipeline
+from export.executorch import BACKEND, DELEGATES, op_placement, run_pte
+
+executorch = pytest.importorskip("executorch")
+
+
+@pytest.fixture(scope="module")
+def micro():
+    """32 px, one Euler step of the fixture architecture: every code path at the smallest lowering cost."""
+    cfg = tiny_config(32)
+    cfg["K"] = 1
+    return cfg, make_test_weights(cfg, seed=0)
+
+
+def _export(tmp_path, model, argv=()):
+    cfg, sd = model
+    args = pipeline.parse_args(BACKEND, ["--task", "sr", "--out", str(tmp_path), "--quiet",
+                                         "--calibration-images", "2", *argv])
+    return pipeline.export(BACKEND, args, config=cfg, checkpoint=sd)
+
+
+def _read_vectors(tmp_path, card):
+    rv = card["reference_vectors"]
+    inputs = [np.fromfile(tmp_path / i["file"], dtype="<f4").reshape(i["shape"]) for i in rv["inputs"]]
+    expected = np.fromfile(tmp_path / rv["output"]["file"], dtype="<f4").reshape(rv["output"]["shape"])
+    return inputs, expected
+
+
+def test_xnnpack_fp32_one_partition_and_runtime_parity(tmp_path, micro):
+    result = _export(tmp_path, micro, ["--noise", "input"])
+    card = result.card
+    assert result.artifact.name == "elir_sr_xnnpack_fp32.pte"
+    assert card["parity"]["passed"] is True
+    assert card["parity"]["psnr_db"] is None or card["parity"]["psnr_db"] >= 80  # None: bit-exact (inf dB)
+    place = card["op_placement"]
+    assert place["partitions"] == 1 and place["delegated_mac_share"] == 1.0 and place["fallback_ops"] == {}
+    assert card["op_audit"]["flagged"] == []
+    # Independently of the pipeline: the runtime on the written reference vectors gives the written output.
+    inputs, expected = _read_vectors(tmp_path, card)
+    assert [i.shape for i in inputs] == [(1, 3, 32, 32), (1, 16, 4, 4)]
+    np.testing.assert_allclose(run_pte(result.artifact, inputs), expected, atol=1e-4)
+    # The BundledProgram runs its own inputs and raises if the outputs differ from its expected ones.
+    from executorch.extension.pybindings import portable_lib as rt
+
+    bundle = rt._load_bundled_program_from_buffer((tmp_path / "elir_sr_xnnpack_fp32.bpte").read_bytes())
+    outputs = bundle.verify_result_with_bundled_expected_output("forward", 0, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(outputs[0].numpy(), expected, atol=1e-4)
+
+
+def test_nhwc_artifact(tmp_path, micro):
+    card = _export(tmp_path, micro, ["--layout", "nhwc"]).card
+    assert card["inputs"][0]["shape"] == [1, 32, 32, 3] and card["outputs"][0]["layout"] == "NHWC"
+    assert card["parity"]["passed"] and card["op_placement"]["delegated_mac_share"] == 1.0
+
+
+def test_without_rewrites_group_norm_falls_back(micro):
+    """Why graph_rewrites exists: the plain baked module leaves GroupNorm and upsample outside XNNPACK."""
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    cfg, sd = micro
+    baked = elir_mobile.baked(elir_mobile.load_model(config=cfg, checkpoint=sd)).eval()
+    edge = to_edge_transform_and_lower(torch.export.export(baked, baked.example_inputs()),
+                                       partitioner=[XnnpackPartitioner()])
+    place, audit = op_placement(edge.exported_program().graph_module, DELEGATES["xnnpack"])
+    assert place["partitions"] > 1 and "native_group_norm" in place["fallback_ops"]
+    assert any("native_group_norm" in f for f in audit["flagged"])
+
+
+@pytest.mark.slow  # lowering a quantized graph takes minutes even at fixture size
+def test_xnnpack_int8_shares_one_quantized_unet(tmp_path, micro):
+    """int8 on the fixture-size model: every conv of every step runs quantized in XNNPACK and the step's int8
+    weights are stored once.  (The 34 dB gate is sized for full-size weights, whose export takes minutes.)"""
+    from export.executorch_quant import quantize_baked
+
+    cfg, sd = micro
+    cfg = dict(cfg, K=2)  # two steps, so sharing is observable
+    args = pipeline.parse_args(BACKEND, ["--task", "sr", "--precision", "int8", "--out", str(tmp_path),
+                                         "--calibration-images", "2", "--quiet"])
+    job = pipeline.prepare_job(BACKEND, args, tmp_path, config=cfg, checkpoint=sd, progress=False)
+    module, record = quantize_baked(job)
+    ep = torch.export.export(module, job.example_inputs)
+    dq_weights = [n for n in ep.graph.nodes if n.op == "call_function" and "dequantize_per_channel" in str(n.target)]
+    weight_sources = {n.args[0].name for n in dq_weights}
+    assert len(dq_weights) > len(weight_sources)  # the same int8 step weights feed both steps
+    conv = BACKEND.lower(job, module, record)
+    assert conv.op_placement["delegated_mac_share"] == 1.0 and conv.quantization is record
+    out = run_pte(conv.artifact, [t.numpy() for t in job.reference_inputs])
+    psnr = pipeline.parity(job.expected.numpy(), out)["psnr_db"]
+    assert psnr > 20.0  # int8 of random tiny weights; far below this means the quantized graph is broken
+    assert abs(psnr - record["eager_psnr_db"]) < 3.0  # runtime agrees with the eager int8 model
+
+
+def test_qnn_without_sdk_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("QNN_SDK_ROOT", raising=False)
+    code = pipeline.main(BACKEND, ["--task", "sr", "--tiny", "--backend", "qnn", "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "QNN_SDK_ROOT" in err and len(err.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_int8_other_backend_is_a_user_error(tmp_path, capsys):
+    code = pipeline.main(BACKEND, ["--task", "sr", "--tiny", "--backend", "vulkan", "--precision", "int8",
+                                   "--out", str(tmp_path)])
+    assert code == 2 and "xnnpack only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("backend", ["vulkan", "coreml"])
+def test_other_delegates_lower_and_say_they_did_not_run(tmp_path, micro, backend):
+    card = _export(tmp_path, micro, ["--backend", backend, "--no-bundle"]).card
+    assert card["artifact"]["file"] == f"elir_sr_{backend}_fp32.pte" and card["artifact"]["backend"] == backend
+    assert card["op_placement"]["delegate"] == DELEGATES[backend]
+    assert card["op_placement"]["delegated_mac_share"] > 0.5
+    if card["parity"]["passed"] is None:
+        assert "not run" in card["runtime_notes"]
+    else:
+        assert card["parity"]["psnr_db"] is None or card["parity"]["psnr_db"] >= 80
