@@ -1,0 +1,219 @@
+"""LiteRT export: an NHWC graph with builtin ops only, every precision within its gate in the real interpreter,
+the pipeline writing artifact + card, and clear refusals.
+
+The float conversion of the fixture-size model is done once per session (the converter's cost is per graph node,
+so even a tiny model takes tens of seconds); each precision is then quantized from it in seconds, as the exporter
+does.  The full-size sr conversion per precision is marked slow.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import elir_mobile
+from elir_mobile.testing import make_test_weights, tiny_config
+from export import pipeline
+from export.calibration import degraded_images, latent_noise
+from export.tflite import BACKEND, GATES_DB, Runner, convert_float, run
+from export.tflite_audit import audit, non_builtin, op_counts, require_builtin_only
+from export.tflite_layout import ChannelsLastGroupNorm, channels_last_group_norms
+from export.tflite_quantize import PRECISIONS, quantize
+from elir_mobile.errors import ElirError
+
+
+def nhwc(t: torch.Tensor) -> np.ndarray:
+    return t.permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def sample_inputs(baked, seed: int, count: int = 1) -> list[tuple[torch.Tensor, ...]]:
+    """Degraded photo crops (+ seeded latent noise), NCHW, like the pipeline's calibration batches."""
+    images = degraded_images("sr", baked.image_size, count, seed, progress=False)
+    noise_shape = tuple(baked.example_inputs()[1].shape)
+    return [(x, latent_noise(noise_shape, baked.sigma_s, seed + i)) for i, x in enumerate(images)]
+
+
+@pytest.fixture(scope="session")
+def tiny_baked(tiny_model):
+    return elir_mobile.baked(tiny_model, noise="input").eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_fp32(tiny_baked) -> bytes:
+    """fp32 flatbuffer of the fixture-size sampler, NHWC interface, noise as second input."""
+    module = pipeline.NHWCAdapter(tiny_baked).eval()
+    example = tuple(pipeline.to_layout(t, "nhwc") for t in tiny_baked.example_inputs())
+    return convert_float(module, example)
+
+
+# The exporter's gates (GATES_DB) are the issue's, sized on the full-size recipe weights.  The fixture-size
+# model (width 32, one group per channel) is measured here instead: 34.0 dB dynamic-int8, 29.5 dB int8 with
+# the recipe defaults.  These floors catch a broken quantization (a wrong scale or axis costs > 10 dB).
+TINY_FLOOR_DB = {**GATES_DB, "dynamic-int8": 32.0, "int8": 27.0}
+
+
+def psnr(expected: np.ndarray, actual: np.ndarray) -> float:
+    return pipeline.parity(expected, actual)["psnr_db"]
+
+
+def test_channels_last_group_norm_matches_torch():
+    gn = nn.GroupNorm(32, 64)
+    with torch.no_grad():
+        gn.weight.normal_(1.0, 0.1)
+        gn.bias.normal_(0.0, 0.1)
+    x = 3.0 * torch.randn(2, 64, 9, 7) + 1.0
+    with torch.no_grad():
+        torch.testing.assert_close(ChannelsLastGroupNorm(gn)(x), gn(x), rtol=1e-5, atol=1e-5)
+
+
+def test_rewrite_replaces_every_group_norm_and_keeps_the_original(tiny_baked):
+    rewritten = channels_last_group_norms(tiny_baked)
+    assert not any(isinstance(m, nn.GroupNorm) for m in rewritten.modules())
+    assert any(isinstance(m, nn.GroupNorm) for m in tiny_baked.modules())
+    inputs = sample_inputs(tiny_baked, seed=3)[0]
+    with torch.no_grad():
+        torch.testing.assert_close(rewritten(*inputs), tiny_baked(*inputs), rtol=0, atol=1e-5)
+
+
+def test_float_graph_is_nhwc_builtin_and_compact(tiny_fp32, tiny_baked):
+    counts = op_counts(tiny_fp32)
+    assert non_builtin(counts) == []
+    # No layout shuffling at all: GroupNorm stays channels-last, the I/O permutes cancel against the convs.
+    for op in ("TRANSPOSE", "RESHAPE", "BROADCAST_TO", "GATHER"):
+        assert op not in counts, (op, counts)
+    n_norms = sum(isinstance(m, nn.GroupNorm) for m in tiny_baked.euler.modules()) * tiny_baked.K
+    assert counts["RSQRT"] == n_norms and counts["MEAN"] == 2 * n_norms
+    report = audit(tiny_fp32)
+    # The final clamp is the only op a published delegate list lacks (RELU_0_TO_1: NNAPI, classic GPU).
+    assert [f["op"] for f in report["flagged"]] == ["RELU_0_TO_1"]
+
+
+def test_fp32_matches_eager_and_runs_nhwc(tiny_fp32, tiny_baked):
+    x, noise = sample_inputs(tiny_baked, seed=5)[0]
+    with torch.no_grad():
+        expected = nhwc(tiny_baked(x, noise))
+    actual = run(tiny_fp32, [nhwc(x), nhwc(noise)])
+    assert actual.shape == (1, 64, 64, 3)
+    assert psnr(expected, actual) >= GATES_DB["fp32"]
+
+
+@pytest.mark.parametrize("precision", [p for p in PRECISIONS if p != "fp32"])
+def test_quantized_precisions_meet_their_gates(tiny_fp32, tiny_baked, precision):
+    calibration = [tuple(nhwc(t) for t in s) for s in sample_inputs(tiny_baked, seed=100, count=4)]
+    model, summary = quantize(tiny_fp32, precision, calibration)
+    assert non_builtin(op_counts(model)) == []
+    assert summary["precision"] == precision and summary["recipe"]
+    runner = Runner(model)
+    io_types = {s["dtype"] for s in runner.io_spec()}
+    expected_io = {"int8": {"int8"}, "int16x8": {"int16"}}.get(precision, {"float32"})
+    assert io_types == expected_io
+    assert (summary["calibration"] is not None) == (precision in ("int8", "int16x8"))
+    x, noise = sample_inputs(tiny_baked, seed=7)[0]
+    with torch.no_grad():
+        expected = nhwc(tiny_baked(x, noise))
+    assert psnr(expected, runner(nhwc(x), nhwc(noise))) >= TINY_FLOOR_DB[precision]
+    if precision == "fp16":
+        assert summary["constant_dtypes"].get("float16", 0) > 0
+    else:
+        assert summary["op_output_dtypes"]["CONV_2D"].get(
+            {"int16x8": "int16", "int8": "int8"}.get(precision, "float32"), 0) > 0
+
+
+def test_composite_group_norm_is_refused():
+    """What the converter's own GroupNorm option emits (a StableHLO composite) fails the audit."""
+    import litert_torch
+
+    module = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.GroupNorm(8, 32)).eval()
+    previous = litert_torch.config.enable_group_norm_composite
+    litert_torch.config.enable_group_norm_composite = True
+    try:
+        model = litert_torch.convert(module, (torch.rand(1, 3, 16, 16),)).model_content()
+    finally:
+        litert_torch.config.enable_group_norm_composite = previous
+    counts = op_counts(model)
+    assert non_builtin(counts) == ["STABLEHLO_COMPOSITE"]
+    with pytest.raises(ElirError, match="non-builtin"):
+        require_builtin_only(counts)
+
+
+def _k1_config() -> dict:
+    cfg = tiny_config(64)
+    cfg["K"] = 1
+    return cfg
+
+
+@pytest.mark.parametrize("precision,layout,noise", [("int16x8", "nhwc", "input"), ("fp32", "nchw", "fixed")])
+def test_pipeline_writes_artifact_and_card(tmp_path, precision, layout, noise):
+    cfg = _k1_config()
+    argv = ["--task", "sr", "--precision", precision, "--layout", layout, "--noise", noise,
+            "--calibration-images", "3", "--out", str(tmp_path), "--quiet"]
+    args = pipeline.parse_args(BACKEND, argv)
+    result = pipeline.export(BACKEND, args, config=cfg, checkpoint=make_test_weights(cfg))
+    assert result.artifact.name == f"elir_sr_{precision}.tflite"
+    card = json.loads(result.card_path.read_text())
+    assert card["artifact"]["format"] == "tflite" and card["parity"]["passed"] is True
+    assert card["parity"]["psnr_db"] is None or card["parity"]["psnr_db"] >= GATES_DB[precision]
+    assert card["inputs"][0]["layout"] == layout.upper()
+    assert len(card["inputs"]) == (2 if noise == "input" else 1)
+    assert non_builtin(card["op_audit"]["op_counts"]) == []
+    # The reference vectors written beside the artifact reproduce its parity in the interpreter.
+    inputs = [np.fromfile(tmp_path / v["file"], dtype="<f4").reshape(v["shape"])
+              for v in card["reference_vectors"]["inputs"]]
+    out = card["reference_vectors"]["output"]
+    expected = np.fromfile(tmp_path / out["file"], dtype="<f4").reshape(out["shape"])
+    assert psnr(expected, run(result.artifact, inputs)) >= GATES_DB[precision]
+    if precision == "int16x8":
+        assert {s["dtype"] for s in card["quantization"]["io"]} == {"int16"}
+        assert card["quantization"]["calibration"]["samples"] == 3
+    else:
+        assert card["op_audit"]["op_counts"].get("TRANSPOSE", 0) <= 2  # NCHW I/O: one at each end
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--precision", "fp16", "--calibration-dir", "."], "only used by the calibrated precisions"),
+    (["--image-size", "48"], "multiple of 32"),
+])
+def test_bad_options_exit_2_with_one_line(tmp_path, capsys, argv, message):
+    code = pipeline.main(BACKEND, ["--task", "sr", "--tiny", "--out", str(tmp_path / "o"), *argv])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_unknown_precision_and_missing_calibration_are_refused(tiny_fp32):
+    with pytest.raises(SystemExit) as e:
+        pipeline.parse_args(BACKEND, ["--task", "sr", "--precision", "int4"])
+    assert e.value.code == 2
+    with pytest.raises(ValueError, match="needs calibration"):
+        quantize(tiny_fp32, "int8", None)
+
+
+# Measured on the full-size recipe weights (benchmarks.tflite_conversion): dynamic-int8 31.7 dB and int8 28.7 dB, below
+# the issue's 38 / 32 dB gates, so the pipeline refuses those artifacts (exit 1).  Weight-only int8 alone reaches
+# only 33.7 dB: the random-weight network amplifies per-layer weight rounding, not a conversion defect (fp32 is
+# at 116 dB).  Strict xfail: the day a recipe meets the gate, these turn into failures to be promoted.
+_BELOW_GATE = pytest.mark.xfail(raises=pipeline.GateFailure, strict=True,
+                                reason="PTQ of the recipe weights measures below the issue's gate")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", [
+    pytest.param(p, marks=_BELOW_GATE) if p in ("dynamic-int8", "int8") else p for p in PRECISIONS])
+def test_full_size_sr_conversion(tmp_path, precision):
+    """One full-size sr export per precision with the recipe weights, gate enforced by the pipeline."""
+    args = pipeline.parse_args(BACKEND, ["--task", "sr", "--test-weights", "--precision", precision,
+                                         "--calibration-images", "4", "--out", str(tmp_path), "--quiet"])
+    try:
+        result = pipeline.export(BACKEND, args)
+    except pipeline.GateFailure:
+        assert not list(tmp_path.glob("elir_sr_*")), "nothing may be written when the gate fails"
+        raise
+    card = result.card
+    assert card["parity"]["passed"] is True and card["image_size"] == 256
+    assert card["parity"]["psnr_db"] is None or card["parity"]["psnr_db"] >= GATES_DB[precision]
+    assert card["op_audit"]["op_counts"].get("TRANSPOSE", 0) == 0
+    assert non_builtin(card["op_audit"]["op_counts"]) == []
