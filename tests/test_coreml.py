@@ -1,0 +1,252 @@
+"""Core ML export (export.coreml) through the shared pipeline: every option on a small model, the card and the
+package metadata, the fp16 safety check, bad options, and full-size sr per precision (slow).
+
+Parity here is measured by the pipeline with the backend's runtime: on Linux the host interpreter of the saved
+package (export.mil), on macOS Core ML itself (and `test_coreml_predict_matches_interpreter` compares both)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+ct = pytest.importorskip("coremltools")
+
+from elir_mobile.errors import ElirError  # noqa: E402
+from elir_mobile.tasks import WEIGHTS_LICENSE  # noqa: E402
+from elir_mobile.testing import make_test_weights, tiny_config  # noqa: E402
+from export import pipeline  # noqa: E402
+from export.coreml import GATES_DB, CoreMLBackend, main  # noqa: E402
+from export.coreml_checks import fp16_safety  # noqa: E402
+from export.mil import MILProgram  # noqa: E402
+
+CARD_KEYS = {"schema_version", "task", "K", "sigma_s", "noise_mode", "image_size", "artifact", "inputs", "outputs",
+             "parameters", "macs", "parity", "op_placement", "op_audit", "quantization", "conversion_seconds",
+             "versions", "reference_vectors", "runtime_notes"}
+
+
+# The issue's gates are sized on full-size weights; the fixture architecture's narrow layers (16-32 channels) lose
+# more to quantization (measured with K=1: int8 ~37 dB, palettize6 ~24-25 dB, w8a8 ~29 dB).  Float gates are
+# unchanged; the full-size gates are measured by the slow tests and the export itself.
+TINY_GATES_DB = {"fp32": 80.0, "fp16": 50.0, "int8": 34.0, "palettize6": 20.0, "palettize4": 12.0, "w8a8": 25.0}
+
+
+class TinyGates(CoreMLBackend):
+    def gate_db(self, precision: str) -> float:
+        return TINY_GATES_DB[precision if self.compress == "none" else self.compress]
+
+
+@pytest.fixture(scope="module")
+def one_step():
+    """The fixture-size architecture with a single Euler step: every code path, a third of the conversion time."""
+    cfg = tiny_config()
+    cfg["K"] = 1
+    return cfg, make_test_weights(cfg, seed=0)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, one_step):
+    """Export each option set once per module (conversions dominate the suite's time)."""
+    cache = {}
+
+    def get(*options):
+        if options not in cache:
+            out = tmp_path_factory.mktemp("coreml")
+            cache[options] = (export_tiny(out, one_step, *options), out)
+        return cache[options]
+    return get
+
+
+def export_tiny(tmp_path, model, *options, calibration_images=2):
+    cfg, weights = model
+    backend = TinyGates()
+    args = pipeline.parse_args(backend, ["--task", "sr", "--out", str(tmp_path), "--quiet",
+                                         "--calibration-images", str(calibration_images), *options])
+    return pipeline.export(backend, args, config=cfg, checkpoint=weights)
+
+
+def test_default_fp16_export_card_and_metadata(exported):
+    result, tmp_path = exported()
+    card = result.card
+    assert result.artifact.name == "elir_sr_fp16.mlpackage" and result.artifact.is_dir()
+    assert set(card) == CARD_KEYS
+    assert card["artifact"]["format"] == "mlpackage" and card["artifact"]["compression"] is None
+    assert card["parity"]["passed"] and card["parity"]["psnr_db"] >= GATES_DB["fp16"]
+    assert card["op_audit"]["flagged"] == []                      # everything fp16, nothing off the ANE
+    assert card["op_placement"]["delegated_mac_share"] == 1.0
+    assert card["op_placement"]["fp16_safety"]["largest_activation"] < 65504
+    assert json.loads(result.card_path.read_text()) == card
+    model = ct.models.MLModel(str(result.artifact), skip_model_load=True)
+    spec = model.get_spec()
+    assert [i.name for i in spec.description.input] == ["image"]
+    assert [o.name for o in spec.description.output] == ["restored"]
+    assert spec.description.input[0].type.multiArrayType.dataType == ct.proto.FeatureTypes_pb2.ArrayFeatureType.FLOAT32
+    assert spec.description.output[0].type.multiArrayType.dataType == ct.proto.FeatureTypes_pb2.ArrayFeatureType.FLOAT32
+    meta = model.user_defined_metadata
+    assert meta["task"] == "sr" and meta["K"] == "1" and meta["noise_mode"] == "fixed"
+    assert float(meta["sigma_s"]) == pytest.approx(0.1)
+    assert float(meta["parity_psnr_db"]) == pytest.approx(card["parity"]["psnr_db"], abs=0.01)
+    assert model.license == WEIGHTS_LICENSE and model.author and model.version
+    # The reference vectors reproduce the parity run: the artifact on input0 gives expected.
+    x = np.fromfile(tmp_path / "elir_sr_fp16.input0.f32", dtype="<f4").reshape(1, 3, 64, 64)
+    expected = np.fromfile(tmp_path / "elir_sr_fp16.expected.f32", dtype="<f4").reshape(1, 3, 64, 64)
+    out = CoreMLBackend().run(result.artifact, [x])
+    assert pipeline.parity(expected, out)["psnr_db"] >= GATES_DB["fp16"]
+
+
+def test_fp32_export_is_exact_and_flags_fp32_compute(exported):
+    card = exported("--precision", "fp32")[0].card
+    assert card["parity"]["psnr_db"] is None or card["parity"]["psnr_db"] >= GATES_DB["fp32"]
+    reasons = {f["reason"] for f in card["op_audit"]["flagged"]}
+    assert reasons == {"fp32 compute (the Neural Engine runs fp16 only)"}
+    assert card["op_placement"]["fp16_safety"] is None
+
+
+@pytest.mark.parametrize("compress,op", [("int8", "constexpr_affine_dequantize"),
+                                         ("palettize6", "constexpr_lut_to_dense"),
+                                         ("palettize4", "constexpr_lut_to_dense"),
+                                         ("w8a8", "quantize")])
+def test_compression_modes(exported, compress, op):
+    result = exported("--compress", compress)[0]
+    card = result.card
+    assert result.artifact.name == f"elir_sr_fp16_{compress}.mlpackage"
+    assert card["artifact"]["compression"] == compress
+    assert card["parity"]["psnr_db"] >= TINY_GATES_DB[compress]
+    counts = card["op_audit"]["op_counts"]
+    assert op in counts or "constexpr_blockwise_shift_scale" in counts
+    quant = card["quantization"]
+    assert quant["layers"] and all("sqnr_db" in v for v in quant["layers"].values())
+    assert set(quant["kept_fp16"]) <= set(quant["layers"])
+    expected_ios = "iOS18" if compress in ("w8a8", "palettize6", "palettize4") else "iOS17"
+    assert card["op_placement"]["minimum_deployment_target"] == expected_ios
+
+
+def test_compression_shrinks_the_package(exported):
+    sizes = {c: exported(*(["--compress", c] if c != "none" else []))[0].card["artifact"]["size_bytes"]
+             for c in ("none", "int8", "palettize4")}
+    assert sizes["palettize4"] < sizes["int8"] < sizes["none"]
+
+
+def test_palettes_are_grouped_for_ios18_and_per_tensor_for_ios17():
+    from export.coreml_compress import PALETTE_GROUP_SIZE, weight_config
+
+    grouped = weight_config("palettize6", 18).global_config
+    assert grouped.nbits == 6 and grouped.granularity.name == "PER_GROUPED_CHANNEL"
+    assert grouped.group_size == PALETTE_GROUP_SIZE
+    assert weight_config("palettize4", 17).global_config.granularity.name == "PER_TENSOR"
+    assert weight_config("int8", 17, skip=["w"]).op_name_configs == {"w": None}
+    with pytest.raises(ElirError, match="unknown compression"):
+        weight_config("int3", 18)
+
+
+def test_image_io_with_noise_input(exported):
+    result = exported("--io", "image", "--noise", "input")[0]
+    spec = ct.models.MLModel(str(result.artifact), skip_model_load=True).get_spec()
+    kinds = {i.name: i.type.WhichOneof("Type") for i in spec.description.input}
+    assert kinds == {"image": "imageType", "noise": "multiArrayType"}
+    assert spec.description.output[0].type.WhichOneof("Type") == "imageType"
+    assert [i["name"] for i in result.card["inputs"]] == ["image", "noise"]
+    assert result.card["op_audit"]["flagged"] == []
+    assert result.card["parity"]["psnr_db"] >= GATES_DB["fp16"]
+
+
+def test_three_step_tiny_model_meets_the_fp16_gate(tmp_path, tiny_config, tiny_weights):
+    """The fixture architecture as exported by default (K=3): interpreter vs the eager PyTorch reference."""
+    backend = CoreMLBackend()
+    args = pipeline.parse_args(backend, ["--task", "sr", "--out", str(tmp_path), "--quiet",
+                                         "--calibration-images", "1"])
+    card = pipeline.export(backend, args, config=tiny_config, checkpoint=tiny_weights).card
+    assert card["parity"]["passed"] and card["parity"]["psnr_db"] >= GATES_DB["fp16"]
+
+
+def test_fp16_overflow_fails_clearly(tmp_path, one_step):
+    cfg, weights = one_step
+    hot = dict(weights)
+    first = next(k for k in hot if k.startswith("enc.") and k.endswith("weight"))
+    hot[first] = hot[first] * 1e6                        # activations far beyond fp16's 65504
+    backend = CoreMLBackend()
+    args = pipeline.parse_args(backend, ["--task", "sr", "--out", str(tmp_path), "--quiet",
+                                         "--calibration-images", "1"])
+    with pytest.raises(ElirError, match="fp16 overflow"):
+        pipeline.export(backend, args, config=cfg, checkpoint=hot)
+    assert not list(tmp_path.glob("elir_*"))             # nothing half-written
+
+
+def test_fp16_safety_reports_headroom():
+    stats = {"a": {"op": "conv", "rmin": -3.0, "rmax": 120.0}, "b": {"op": "add", "rmin": -7.0, "rmax": 1.0}}
+    report = fp16_safety(stats, np.zeros(3, np.float32))
+    assert report["largest_activation"] == 120.0 and report["top"][0]["var"] == "a"
+    with pytest.raises(ElirError, match="not finite"):
+        fp16_safety(stats, np.array([0.0, np.inf], np.float32))
+    with pytest.raises(ElirError, match="b \\(add\\)"):
+        fp16_safety({"b": {"op": "add", "rmin": -70000.0, "rmax": 1.0}})
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--compress", "w8a8", "--min-ios", "17"], "needs --min-ios 18"),
+    (["--precision", "fp32", "--compress", "int8"], "fp16"),
+])
+def test_bad_options_give_one_clear_line(tmp_path, capsys, argv, message):
+    assert main(["--task", "sr", "--tiny", "--out", str(tmp_path), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and message in err and "\n" not in err
+    assert not any(tmp_path.iterdir())
+
+
+def test_unknown_compression_is_rejected(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--task", "sr", "--tiny", "--out", str(tmp_path), "--compress", "int3"])
+    assert e.value.code == 2
+    assert "invalid choice: 'int3'" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(sys.platform != "darwin", reason="Core ML prediction exists only on macOS")
+def test_coreml_predict_matches_interpreter(exported):
+    from export.coreml import _feed, predict_coreml
+
+    result, tmp_path = exported()
+    x = np.fromfile(tmp_path / "elir_sr_fp16.input0.f32", dtype="<f4").reshape(1, 3, 64, 64)
+    program = MILProgram(result.artifact)
+    feed = _feed(list(program.input_types), [x], "tensor")
+    ours = program.run(feed)["restored"]
+    assert pipeline.parity(predict_coreml(result.artifact, feed), ours)["psnr_db"] >= GATES_DB["fp16"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["fp16", "fp32"])
+def test_full_size_sr(tmp_path, precision):
+    backend = CoreMLBackend()
+    args = pipeline.parse_args(backend, ["--task", "sr", "--test-weights", "--precision", precision,
+                                         "--out", str(tmp_path), "--quiet", "--calibration-images", "4"])
+    card = pipeline.export(backend, args).card
+    assert card["image_size"] == 256 and card["parity"]["passed"]
+    assert card["parity"]["psnr_db"] is None or card["parity"]["psnr_db"] >= GATES_DB[precision]
+
+
+def test_layer_selection_keeps_only_measured_outliers():
+    from export.coreml_compress import choose_fp16_layers
+
+    layers = {f"w{i}": {"sqnr_db": 42.0 + 0.1 * i, "params": 100, "ops": [f"conv{i}"]} for i in range(30)}
+    assert choose_fp16_layers(layers) == []                       # uniform sensitivity: compress everything
+    layers["first"] = {"sqnr_db": 20.0, "params": 50, "ops": ["conv_a"]}
+    layers["last"] = {"sqnr_db": 25.0, "params": 50, "ops": ["conv_b"]}
+    assert choose_fp16_layers(layers) == ["first", "last"]        # worst first
+    layers["huge"] = {"sqnr_db": 10.0, "params": 10_000, "ops": ["conv_c"]}
+    assert choose_fp16_layers(layers) == ["first", "last"]        # "huge" alone is over 10% of the weights
+
+
+def test_part_selection_keeps_the_costliest_parts_until_the_gate_is_predicted_to_hold():
+    from export.coreml_compress import choose_fp16_parts
+
+    def noise(db):
+        return 10 ** (-db / 10)
+
+    parts = {"uncompressed": {"psnr_db": 58.0},
+             "encoder": {"added_noise": noise(40.0), "params": 1_000},       # costly and small: first to go
+             "decoder": {"added_noise": noise(41.0), "params": 1_000},
+             "velocity": {"added_noise": noise(46.0), "params": 20_000}}
+    assert choose_fp16_parts(parts, gate_db=30.0) == []                   # predicted ~37 dB already clears 31
+    assert choose_fp16_parts(parts, gate_db=40.0) == ["encoder", "decoder"]
+    assert choose_fp16_parts(parts, gate_db=60.0) == ["encoder", "decoder", "velocity"]  # cannot reach it
