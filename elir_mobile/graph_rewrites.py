@@ -14,6 +14,7 @@ match the original to float rounding (~1e-6).
 from __future__ import annotations
 
 import copy
+from typing import Callable
 
 import torch
 from torch import nn
@@ -60,13 +61,23 @@ def _is_nearest_2x(m: nn.Module) -> bool:
             and m.scale_factor in (2, 2.0, (2, 2), (2.0, 2.0)))
 
 
-def rewrite_for_export(module: nn.Module) -> nn.Module:
-    """A deep copy of `module` with every GroupNorm and x2 nearest nn.Upsample replaced (see module doc)."""
+def replace_modules(module: nn.Module, replacement: Callable[[nn.Module], nn.Module | None]) -> nn.Module:
+    """A deep copy of `module` in which every submodule that `replacement` maps to a module is swapped for it."""
     module = copy.deepcopy(module)
     for parent in list(module.modules()):
         for name, child in list(parent.named_children()):
-            if isinstance(child, nn.GroupNorm):
-                setattr(parent, name, ReshapeGroupNorm(child))
-            elif _is_nearest_2x(child):
-                setattr(parent, name, NearestUpsample2x())
+            new = replacement(child)
+            if new is not None:
+                setattr(parent, name, new)
     return module
+
+
+def _export_friendly(m: nn.Module) -> nn.Module | None:
+    if isinstance(m, nn.GroupNorm):
+        return ReshapeGroupNorm(m)
+    return NearestUpsample2x() if _is_nearest_2x(m) else None
+
+
+def rewrite_for_export(module: nn.Module) -> nn.Module:
+    """A deep copy of `module` with every GroupNorm and x2 nearest nn.Upsample replaced (see module doc)."""
+    return replace_modules(module, _export_friendly)

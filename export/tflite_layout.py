@@ -14,11 +14,11 @@ values) for the accuracy of quantized activations.
 
 from __future__ import annotations
 
-import copy
-
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from elir_mobile.graph_rewrites import replace_modules
 
 
 class ChannelsLastGroupNorm(nn.Module):
@@ -45,9 +45,4 @@ class ChannelsLastGroupNorm(nn.Module):
 
 def channels_last_group_norms(module: nn.Module) -> nn.Module:
     """A deep copy of `module` with every `nn.GroupNorm` replaced by `ChannelsLastGroupNorm`."""
-    module = copy.deepcopy(module)
-    for parent in list(module.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, nn.GroupNorm):
-                setattr(parent, name, ChannelsLastGroupNorm(child))
-    return module
+    return replace_modules(module, lambda m: ChannelsLastGroupNorm(m) if isinstance(m, nn.GroupNorm) else None)
