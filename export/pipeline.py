@@ -373,6 +373,7 @@ def export(backend: Backend, args: argparse.Namespace, *, config: dict | None = 
 
     progress = not args.quiet if progress is None else progress
     out = Path(args.out)
+    created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -411,6 +412,8 @@ def export(backend: Backend, args: argparse.Namespace, *, config: dict | None = 
                             files=[out / f.name for f in files])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        if created and not any(out.iterdir()):  # a failed first export leaves no empty folder behind
+            out.rmdir()
 
 
 # ---------------------------------------------------------------------------------------------- output

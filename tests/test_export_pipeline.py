@@ -191,6 +191,14 @@ def test_gate_failure_keeps_nothing(tmp_path, micro):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_failed_first_export_leaves_no_empty_output_folder(tmp_path, micro):
+    out = tmp_path / "new" / "folder"
+    args = pipeline.parse_args(Pt2Backend(offset=0.01), ["--task", "sr", "--out", str(out), "--quiet"])
+    with pytest.raises(GateFailure):
+        pipeline.export(Pt2Backend(offset=0.01), args, config=micro[0], checkpoint=micro[1])
+    assert not out.exists()
+
+
 def test_unavailable_runtime_is_recorded_not_faked(tmp_path, micro):
     card = _export(tmp_path, micro, backend=Pt2Backend(runnable=False)).card
     assert card["parity"]["passed"] is None and card["parity"]["psnr_db"] is None
