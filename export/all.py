@@ -84,15 +84,14 @@ def export_all(args: argparse.Namespace) -> tuple[list[dict], list[dict]]:
 
 
 def host_rows(args: argparse.Namespace) -> dict:
-    """The host benchmark of everything in ``--out``, by artifact file name (plus the eager row)."""
+    """The host benchmark report of everything in ``--out`` (eager first, then one row per artifact)."""
     from benchmarks import host
 
     argv = ["--task", args.task, "--artifacts", str(args.out), "--threads", str(args.threads),
             "--runs", str(args.runs), "--seed", str(args.seed), "--out", str(args.out), *weight_flags(args)]
     if args.image_size:
         argv += ["--image-size", str(args.image_size)]
-    report = host.benchmark(host.build_parser().parse_args(argv), argv)
-    return report
+    return host.benchmark(host.build_parser().parse_args(argv), argv)
 
 
 def report_rows(cards: list[dict], bench: dict) -> list[dict]:
