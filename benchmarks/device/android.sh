@@ -33,6 +33,7 @@ command -v adb >/dev/null || { echo "error: adb not found on PATH" >&2; exit 2; 
 adb get-state >/dev/null || { echo "error: no device connected (adb get-state)" >&2; exit 2; }
 REPO="$(cd "$(dirname "$0")/../.." && pwd)"
 PY="${PYTHON:-python3}"
+. "$REPO/benchmarks/device/common.sh"
 BASE_PKG=dev.elirmobile.demo
 ACTIVITY=dev.elirmobile.demo.BenchmarkActivity
 
@@ -94,6 +95,5 @@ for card in "${CARDS[@]}"; do
 done
 OUT_ABS="$(realpath "$OUT")"
 shopt -s nullglob
-records=("$OUT_ABS"/*.json)
-[[ ${#records[@]} -gt 0 ]] && (cd "$REPO" && "$PY" -m benchmarks.device.collate "${records[@]}" --out "$OUT_ABS/tables")
+collate_records "$OUT_ABS" "$OUT_ABS"/*.json
 exit $STATUS

@@ -38,6 +38,7 @@ done
 command -v xcrun >/dev/null || { echo "error: xcrun not found (needs macOS with Xcode)" >&2; exit 2; }
 REPO="$(cd "$(dirname "$0")/../.." && pwd)"
 PY="${PYTHON:-python3}"
+. "$REPO/benchmarks/device/common.sh"
 BUNDLE_ID=dev.elirmobile.demo
 mkdir -p "$OUT"
 OUT_ABS="$(cd "$OUT" && pwd)"
@@ -84,6 +85,5 @@ xcrun devicectl device copy from --device "$DEVICE" --domain-type appDataContain
 shopt -s nullglob
 # devicectl may or may not nest the copied folder; take records from either level.
 for e in "$OUT_ABS"/device/*.error "$OUT_ABS"/device/results/*.error; do cat "$e"; STATUS=1; done
-records=("$OUT_ABS"/device/*.json "$OUT_ABS"/device/results/*.json)
-[[ ${#records[@]} -gt 0 ]] && (cd "$REPO" && "$PY" -m benchmarks.device.collate "${records[@]}" --out "$OUT_ABS/tables")
+collate_records "$OUT_ABS" "$OUT_ABS"/device/*.json "$OUT_ABS"/device/results/*.json
 exit $STATUS
