@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from typing import Iterator
 
 from ai_edge_litert import schema_py_generated as schema
 
@@ -71,15 +72,20 @@ def op_name(model: schema.Model, opcode_index: int) -> str:
     return _BUILTIN_NAMES.get(builtin, f"UNKNOWN_{builtin}")
 
 
-def op_counts(model: bytes) -> dict[str, int]:
-    """Operator name -> count over every subgraph, most frequent first (custom ops as ``CUSTOM:<code>``,
-    TensorFlow ops as ``FLEX:<name>``)."""
+def operators(model: bytes) -> Iterator[tuple[str, object, object]]:
+    """(op name, subgraph, operator) for every operator of every subgraph of a .tflite flatbuffer."""
     m = schema.Model.GetRootAs(model, 0)
-    counts: Counter[str] = Counter()
     for s in range(m.SubgraphsLength()):
         sg = m.Subgraphs(s)
         for i in range(sg.OperatorsLength()):
-            counts[op_name(m, sg.Operators(i).OpcodeIndex())] += 1
+            op = sg.Operators(i)
+            yield op_name(m, op.OpcodeIndex()), sg, op
+
+
+def op_counts(model: bytes) -> dict[str, int]:
+    """Operator name -> count over every subgraph, most frequent first (custom ops as ``CUSTOM:<code>``,
+    TensorFlow ops as ``FLEX:<name>``)."""
+    counts = Counter(name for name, _, _ in operators(model))
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
@@ -114,24 +120,19 @@ def _shape(sg, tensor_index: int) -> list[int]:
 def conv_macs(model: bytes) -> dict[str, int]:
     """Multiply-accumulates per op type of the convolution-like ops (CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV,
     FULLY_CONNECTED), from the tensor shapes: where nearly all of the model's arithmetic is."""
-    m = schema.Model.GetRootAs(model, 0)
     macs: Counter[str] = Counter()
-    for s in range(m.SubgraphsLength()):
-        sg = m.Subgraphs(s)
-        for i in range(sg.OperatorsLength()):
-            op = sg.Operators(i)
-            name = op_name(m, op.OpcodeIndex())
-            out = math.prod(_shape(sg, op.Outputs(0)))
-            if name == "CONV_2D":
-                _, kh, kw, cin = _shape(sg, op.Inputs(1))
-                macs[name] += out * kh * kw * cin
-            elif name == "DEPTHWISE_CONV_2D":
-                _, kh, kw, _ = _shape(sg, op.Inputs(1))
-                macs[name] += out * kh * kw
-            elif name == "TRANSPOSE_CONV":
-                # inputs: output shape, filter (O, H, W, I), input (N, h, w, I)
-                cout, kh, kw, _ = _shape(sg, op.Inputs(1))
-                macs[name] += math.prod(_shape(sg, op.Inputs(2))) * kh * kw * cout
-            elif name == "FULLY_CONNECTED":
-                macs[name] += out * _shape(sg, op.Inputs(1))[-1]
+    for name, sg, op in operators(model):
+        out = math.prod(_shape(sg, op.Outputs(0)))
+        if name == "CONV_2D":
+            _, kh, kw, cin = _shape(sg, op.Inputs(1))
+            macs[name] += out * kh * kw * cin
+        elif name == "DEPTHWISE_CONV_2D":
+            _, kh, kw, _ = _shape(sg, op.Inputs(1))
+            macs[name] += out * kh * kw
+        elif name == "TRANSPOSE_CONV":
+            # inputs: output shape, filter (O, H, W, I), input (N, h, w, I)
+            cout, kh, kw, _ = _shape(sg, op.Inputs(1))
+            macs[name] += math.prod(_shape(sg, op.Inputs(2))) * kh * kw * cout
+        elif name == "FULLY_CONNECTED":
+            macs[name] += out * _shape(sg, op.Inputs(1))[-1]
     return dict(macs)

@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-from .tflite_audit import op_name
+from .tflite_audit import operators
 
 FLOAT = "fp32"
 WEIGHT_ONLY = ("fp16", "dynamic-int8")
@@ -94,14 +94,9 @@ def quantize(float_model: bytes, precision: str,
 
 def op_output_dtypes(model: bytes) -> dict[str, dict[str, int]]:
     """Per op type, how many of its instances produce each tensor type: the per-layer choice in one table."""
-    m = schema.Model.GetRootAs(model, 0)
     table: dict[str, Counter] = {}
-    for s in range(m.SubgraphsLength()):
-        sg = m.Subgraphs(s)
-        for i in range(sg.OperatorsLength()):
-            op = sg.Operators(i)
-            dtype = _TYPE_NAMES[sg.Tensors(op.Outputs(0)).Type()]
-            table.setdefault(op_name(m, op.OpcodeIndex()), Counter())[dtype] += 1
+    for name, sg, op in operators(model):
+        table.setdefault(name, Counter())[_TYPE_NAMES[sg.Tensors(op.Outputs(0)).Type()]] += 1
     return {op: dict(c) for op, c in sorted(table.items())}
 
 
