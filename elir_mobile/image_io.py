@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .atomic import write_bytes
 from .errors import ElirError
 
 # 16/32-bit integer grayscale modes and the value that maps to white.
@@ -61,11 +61,6 @@ def write_image(image: torch.Tensor, path: str | Path) -> Path:
     """Save (1, 3, H, W) in [0, 1] as 8-bit RGB; the file appears only when fully written."""
     path = check_output_path(path)
     array = (image[0].clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        Image.fromarray(array).save(tmp, format=Image.registered_extensions()[path.suffix.lower()])
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
+    encoded = io.BytesIO()
+    Image.fromarray(array).save(encoded, format=Image.registered_extensions()[path.suffix.lower()])
+    return write_bytes(path, encoded.getvalue())
