@@ -14,6 +14,7 @@ artifact, HQ) of the first images is saved, because people would rather look tha
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from pathlib import Path
@@ -28,6 +29,7 @@ from tqdm import tqdm
 import elir_mobile
 from benchmarks.artifacts import Artifact, find_artifacts
 from benchmarks.host import model_arguments, publish
+from elir_mobile.atomic import write_bytes
 from elir_mobile.degradations import degrade
 from elir_mobile.errors import ElirError, exit_code
 from elir_mobile.image_io import read_image
@@ -140,9 +142,9 @@ def grid(rows: list[list[tuple[str, np.ndarray]]], path: Path) -> None:
             tile = Image.fromarray((np.clip(img, 0, 1).transpose(1, 2, 0) * 255 + 0.5).astype(np.uint8))
             canvas.paste(tile, (c * size, r * (size + label_h) + label_h))
             draw.text((c * size + 2, r * (size + label_h)), label[: size // 6], fill="black")
-    tmp = path.with_suffix(".tmp.png")
-    canvas.save(tmp)
-    tmp.replace(path)
+    encoded = io.BytesIO()
+    canvas.save(encoded, format="PNG")
+    write_bytes(path, encoded.getvalue())
 
 
 def evaluate(args: argparse.Namespace) -> tuple[dict, list]:
