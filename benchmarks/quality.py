@@ -1,9 +1,11 @@
 """Restoration quality of the float model and every artifact on a folder of images.
 
     python -m benchmarks.quality --task TASK (--checkpoint PATH | --test-weights | --tiny)
-                                 (--images HQ_DIR | --lq LQ_DIR --hq HQ_DIR) [--artifacts DIR] [--out DIR]
+                                 (--images HQ_DIR | --sample-images | --lq LQ_DIR --hq HQ_DIR)
+                                 [--artifacts DIR] [--out DIR]
 
-With ``--images``, each high-quality image is centre-cropped and resized to the model's size and degraded with
+With ``--images`` (or ``--sample-images``: the photos scikit-image ships, for a check without any data), each
+high-quality image is centre-cropped and resized to the model's size and degraded with
 the task's degradation (seeded: the same LQ every run).  With ``--lq``/``--hq``, pre-degraded pairs with the
 same file names are used.  Every output is scored with PSNR and SSIM (scikit-image) against the ground truth and
 against the float model's output, per artifact, with the drop from float.  LPIPS needs pretrained network
@@ -44,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.quality", description=__doc__.split("\n\n")[0])
     model_arguments(parser)
     parser.add_argument("--images", type=Path, help="folder of high-quality images to degrade")
+    parser.add_argument("--sample-images", action="store_true",
+                        help="degrade scikit-image's bundled sample photos instead (offline, no folder needed)")
     parser.add_argument("--lq", type=Path, help="folder of low-quality inputs (pairs with --hq)")
     parser.add_argument("--hq", type=Path, help="folder of ground truths, same file names as --lq")
     parser.add_argument("--artifacts", type=Path, help="folder of exported artifacts with model cards")
@@ -74,15 +78,21 @@ def square(image: torch.Tensor, size: int) -> torch.Tensor:
 
 def pairs(args: argparse.Namespace, task, size: int) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
     """(name, model input LQ, ground truth), each (1, 3, size, size)."""
-    if args.images:
+    if args.images or args.sample_images:
+        if args.sample_images:
+            from export.calibration import source_images
+
+            sources = [(f"{name}.png", image[None]) for name, image in source_images(None)[: args.limit]]
+        else:
+            sources = [(path.name, read_image(path)) for path in image_files(args.images)[: args.limit]]
         out = []
-        for i, path in enumerate(image_files(args.images)[: args.limit]):
-            hq = square(read_image(path), size)
+        for i, (name, image) in enumerate(sources):
+            hq = square(image, size)
             lq = degrade(task.degradation, hq[0], np.random.default_rng(args.seed + i), size)[None]
-            out.append((path.name, lq, hq))
+            out.append((name, lq, hq))
         return out
     if not (args.lq and args.hq):
-        raise ElirError("pass --images HQ_DIR, or --lq LQ_DIR with --hq HQ_DIR")
+        raise ElirError("pass --images HQ_DIR, --sample-images, or --lq LQ_DIR with --hq HQ_DIR")
     out = []
     for path in image_files(args.lq)[: args.limit]:
         gt = args.hq / path.name

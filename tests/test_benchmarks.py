@@ -49,6 +49,15 @@ def test_quality_end_to_end(tmp_path, photo_folder):
     assert (out / "quality_denoising.md").read_text().startswith("### Quality")
 
 
+def test_quality_on_the_bundled_sample_photos(tmp_path):
+    out = tmp_path / "q"
+    assert quality.main(["--task", "denoising", "--tiny", "--sample-images", "--limit", "2", "--grid", "1",
+                         "--out", str(out)]) == 0
+    report = json.loads((out / "quality_denoising.json").read_text())
+    assert [r["image"] for r in report["per_image"]] == ["astronaut.png", "coffee.png"]
+    assert report["summary"]["float"]["psnr"] > 0
+
+
 def test_quality_pairs_need_matching_names(tmp_path, photo_folder, capsys):
     lq = tmp_path / "lq"
     lq.mkdir()
