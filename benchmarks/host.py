@@ -148,7 +148,19 @@ def probe(args: argparse.Namespace) -> dict:
         fn, inputs = artifact.load(args.threads), artifact.reference_inputs()
     load_ms = (time.perf_counter() - start) * 1e3
     fn(*inputs)
-    return {"load_ms": load_ms, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"load_ms": load_ms, "peak_rss_mb": peak_rss_mb()}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB.  On Linux, VmHWM from /proc/self/status: ``ru_maxrss`` survives
+    fork + exec, so a probe started by a large parent (the benchmark itself) would report the parent's peak."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 1024  # bytes on macOS, KiB on Linux
 
 
 def child_rss(argv: list[str], spec: str) -> dict | None:

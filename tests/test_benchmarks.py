@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -77,3 +79,13 @@ def test_host_eager_end_to_end(tmp_path):
     assert row["ms"]["n"] == 3 and row["ms"]["min"] <= row["ms"]["median"] <= row["ms"]["p90"]
     assert row["peak_rss_mb"] > 50 and report["matmul_peak_gmacs"] > 0 and report["macs"] > 0
     assert set(report["stages_ms"]["eager"]) == {"encoder", "coarse", "unet_step", "unet_all_steps", "decoder"}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss carries over exec on Linux")
+def test_probe_reports_its_own_peak_memory_not_its_parents():
+    """A probe is a child of the (large) benchmark process; its peak must be its own."""
+    ballast = np.ones(64 << 20)  # 512 MB, touched, in this process
+    child = subprocess.run([sys.executable, "-c", "from benchmarks.host import peak_rss_mb; print(peak_rss_mb())"],
+                           capture_output=True, text=True, check=True)
+    assert float(child.stdout.split()[-1]) < host.peak_rss_mb() - 400
+    del ballast
