@@ -59,12 +59,13 @@ class Artifact:
 
 
 def find_artifacts(directory: str | Path, task: str | None = None) -> list[Artifact]:
-    """Every artifact in `directory` that has a model card (``<stem>.json`` naming an existing file)."""
+    """Every artifact in `directory` or below (export.all writes one folder per target) that has a model card
+    (``<stem>.json`` naming an existing file)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise ElirError(f"artifact directory {directory} does not exist")
     found = []
-    for card_path in sorted(directory.glob("*.json")):
+    for card_path in sorted(directory.rglob("*.json")):
         try:
             card = json.loads(card_path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError):

@@ -3,9 +3,9 @@
     python -m export.all --task TASK [--checkpoint PATH | --test-weights | --tiny]
                          [--targets executorch,coreml,tflite] [--out DIR] [--threads 2] [--runs 10]
 
-Writes the artifacts with their model cards into ``--out`` and ``REPORT.md`` + ``report.json`` there: one row per
-artifact with size, precision, parity PSNR against the float model, delegated share of MACs, host latency and
-ratio to eager (where a host runtime exists) and conversion time.  Every number is read from the model cards
+Writes the artifacts with their model cards into ``--out``/<target>/ and ``REPORT.md`` + ``report.json`` into
+``--out``: one row per artifact with size, precision, parity PSNR against the float model, delegated share of MACs,
+host latency and ratio to eager (where a host runtime exists) and conversion time.  Every number is read from the model cards
 and the host benchmark run, never typed in.  An artifact that fails its parity gate is reported, not kept.
 """
 
@@ -61,21 +61,23 @@ def export_all(args: argparse.Namespace) -> tuple[list[dict], list[dict]]:
     unknown = [t for t in targets if t not in DEFAULT_VARIANTS]
     if unknown:
         raise ElirError(f"unknown target(s) {', '.join(unknown)}; choose from {', '.join(DEFAULT_VARIANTS)}")
-    common = ["--task", args.task, "--out", str(args.out), "--seed", str(args.seed), *weight_flags(args)]
+    common = ["--task", args.task, "--seed", str(args.seed), *weight_flags(args)]
     if args.image_size:
         common += ["--image-size", str(args.image_size)]
     if args.quiet:
         common.append("--quiet")
     # Load the weights once; every export gets the same in-memory model.
     first = importlib.import_module(f"export.{targets[0]}").BACKEND
-    model = load_for_export(parse_args(first, common))
+    model = load_for_export(parse_args(first, common + ["--out", str(args.out)]))
     state = to_file_keys(model.state_dict())
     cards, failures = [], []
     for target in targets:
         backend = importlib.import_module(f"export.{target}").BACKEND
+        # One folder per target: Core ML and LiteRT share file stems (elir_<task>_fp16.json).
+        target_out = ["--out", str(args.out / target)]
         for variant in DEFAULT_VARIANTS[target]:
             try:
-                result = export(backend, parse_args(backend, common + variant), config=model.config,
+                result = export(backend, parse_args(backend, common + target_out + variant), config=model.config,
                                 checkpoint=state)
                 cards.append(result.card)
             except (GateFailure, ElirError) as exc:

@@ -366,6 +366,22 @@ def _publish(src: Path, dst: Path) -> None:
         os.replace(src, dst)
 
 
+def refuse_foreign_card(card: Path, artifact: str) -> None:
+    """Targets share file stems (``elir_sr_fp16`` is a Core ML and a LiteRT name): never let one export overwrite
+    the model card and reference vectors of another target's artifact in the same folder."""
+    import json
+
+    if not card.is_file():
+        return
+    try:
+        owner = json.loads(card.read_text()).get("artifact", {}).get("file")
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        owner = None
+    if owner and owner != artifact:
+        raise ElirError(f"{card} is the model card of {owner}; writing {artifact} there would replace it: "
+                        f"export into another --out folder")
+
+
 def export(backend: Backend, args: argparse.Namespace, *, config: dict | None = None, checkpoint: Any = None,
            progress: bool | None = None) -> ExportResult:
     """Run the whole pipeline (see the module docstring).  Raises ElirError (user error), GateFailure."""
@@ -373,6 +389,8 @@ def export(backend: Backend, args: argparse.Namespace, *, config: dict | None = 
 
     progress = not args.quiet if progress is None else progress
     out = Path(args.out)
+    stem = backend.artifact_stem(args.task, args)
+    refuse_foreign_card(out / f"{stem}.json", f"{stem}{backend.suffix}")
     created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ def test_report_is_built_from_cards_and_benchmark(tmp_path, monkeypatch):
     assert code == 0
     report = json.loads((out / "report.json").read_text())
     (row,) = report["rows"]
-    card = json.loads((out / "elir_sr_fp32.json").read_text())
+    card = json.loads((out / "tflite" / "elir_sr_fp32.json").read_text())
     assert row["artifact"] == card["artifact"]["file"] == "elir_sr_fp32.tflite"
     assert row["parity_psnr_db"] == card["parity"]["psnr_db"] and row["size_mb"] == card["artifact"]["size_bytes"] / 1e6
     timed = {r["name"]: r for r in report["host"]["rows"]}

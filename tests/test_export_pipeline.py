@@ -191,6 +191,17 @@ def test_gate_failure_keeps_nothing(tmp_path, micro):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_another_targets_card_is_never_overwritten(tmp_path, micro):
+    """Core ML and LiteRT both name their fp16 card elir_sr_fp16.json: the second export into one folder stops."""
+    first = _export(tmp_path, micro).card
+    other = Pt2Backend()
+    other.suffix = ".other"
+    with pytest.raises(ElirError, match="is the model card of elir_sr_fp32.pt2"):
+        _export(tmp_path, micro, backend=other)
+    assert json.loads((tmp_path / "elir_sr_fp32.json").read_text()) == first
+    _export(tmp_path, micro)  # the same artifact again is an update, not a clash
+
+
 def test_failed_first_export_leaves_no_empty_output_folder(tmp_path, micro):
     out = tmp_path / "new" / "folder"
     args = pipeline.parse_args(Pt2Backend(offset=0.01), ["--task", "sr", "--out", str(out), "--quiet"])
