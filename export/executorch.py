@@ -154,7 +154,7 @@ class ExecuTorchBackend(Backend):
         if job.precision == "int8":
             from .executorch_quant import quantize_baked
 
-            module, quantization = quantize_baked(job)
+            module, quantization = quantize_baked(job, self.gate_db(job.precision))
         else:
             module = rewrite_for_export(job.module).eval()
         return self.lower(job, module, quantization)

@@ -11,8 +11,11 @@ in three parts, each exported and calibrated on exactly what it sees in the floa
 and the converted parts are composed again: `QuantizedBaked.forward` calls the one converted step module K
 times, so every step shares one set of int8 weights and ``forward`` is still the whole baked sampler.
 
-GroupNorm statistics stay float (see `make_quantizer`); every convolution is int8.  A per-layer sensitivity
-search (re-calibrating per layer group) was tried and dropped: even at fixture size it took over ten minutes.
+GroupNorm statistics and the residual / Euler-update adds stay float (see `make_quantizer`).  Which convolutions
+stay float is measured
+(`export.sensitivity`, weights and inputs simulated in int8, aiming at the gate plus `MARGIN_DB`): re-calibrating
+PT2E per layer was tried and dropped (over ten minutes even at fixture size); the float simulation takes one
+forward pass per layer.
 """
 
 from __future__ import annotations
@@ -24,7 +27,14 @@ from torch import nn
 
 from elir_mobile.graph_rewrites import rewrite_for_export
 
+from . import sensitivity
 from .pipeline import ExportJob, NHWCAdapter, parity
+
+# What the simulation does not cover (concatenations, the scalar multiplies, every op's int8 output) costs a
+# little more in the real int8 graph: aim this far above the gate.
+MARGIN_DB = 3.0
+# Beyond this share of MACs in float the artifact is no longer an int8 model; the parity gate reports the rest.
+MAX_FLOAT_MAC_SHARE = 0.25
 
 
 class _Encode(nn.Module):
@@ -86,16 +96,38 @@ def record_part_inputs(baked: nn.Module, batches: list[tuple[torch.Tensor, ...]]
     return data
 
 
-def make_quantizer():
-    """XNNPACKQuantizer: per-channel symmetric int8 weights, static int8 activations.  GroupNorm's statistics
-    (the mul / add inside `ReshapeGroupNorm`) stay float: int8 variance is the least accurate place to quantize,
-    and skipping those ops removes a third of the quantize/dequantize pairs (much faster lowering)."""
+def make_quantizer(float_layers=()):
+    """XNNPACKQuantizer: per-channel symmetric int8 weights, static int8 activations.  Left unannotated, so fp32:
+
+    * GroupNorm's statistics (the mul / add inside `ReshapeGroupNorm`): int8 variance is the least accurate place
+      to quantize, and skipping those ops removes a third of the quantize/dequantize pairs (faster lowering);
+    * every add (the autoencoder's residual stream, the U-Net's skips, the Euler update z + dt * v): measured on
+      full-size sr with the recipe weights, int8 adds cap the whole model at 31.4 dB even with every conv in
+      fp32, and 41.4 dB with the adds in fp32 too; an fp32 add costs one dequantize per int8 input;
+    * the convs whose module path is in `float_layers` (chosen by measured sensitivity)."""
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer, get_symmetric_quantization_config)
 
+    keep = set(float_layers)
     quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
-    quantizer.set_filter_function(lambda n: not _in_group_norm(n))
+    quantizer.set_filter_function(lambda n: not (_in_group_norm(n) or _is_add(n) or conv_layer(n) in keep))
     return quantizer
+
+
+def conv_layer(node: torch.fx.Node) -> str | None:
+    """The module path (as in `ELIR.named_modules`) of a conv node's weight, or None for other nodes.  A part
+    module wraps the sampler as ``baked``; that prefix is dropped."""
+    if node.op != "call_function" or "conv" not in str(node.target) or len(node.args) < 2:
+        return None
+    weight = node.args[1]
+    if not isinstance(weight, torch.fx.Node) or weight.op != "get_attr":
+        return None
+    path = str(weight.target).removesuffix(".weight")
+    return path.removeprefix("baked.")
+
+
+def _is_add(node: torch.fx.Node) -> bool:
+    return node.op == "call_function" and node.target in (torch.ops.aten.add.Tensor, torch.ops.aten.add_.Tensor)
 
 
 def _in_group_norm(node: torch.fx.Node) -> bool:
@@ -105,12 +137,13 @@ def _in_group_norm(node: torch.fx.Node) -> bool:
 
 @torch.no_grad()
 def quantize_part(part: nn.Module, samples: list[tuple[torch.Tensor, ...]], name: str,
-                  progress: bool = True) -> nn.Module:
+                  progress: bool = True, float_layers=()) -> nn.Module:
     """export -> prepare_pt2e -> calibrate on every sample -> convert_pt2e."""
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
     from tqdm import tqdm
 
-    prepared = prepare_pt2e(torch.export.export(part, samples[0], strict=True).module(), make_quantizer())
+    prepared = prepare_pt2e(torch.export.export(part, samples[0], strict=True).module(),
+                            make_quantizer(float_layers))
     for s in tqdm(samples, desc=f"calibrating {name}", leave=False, disable=not progress):
         prepared(*s)
     return convert_pt2e(prepared)
@@ -125,22 +158,32 @@ def _nchw(job: ExportJob, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tenso
     return inputs if job.layout == "nchw" else tuple(t.permute(0, 3, 1, 2).contiguous() for t in inputs)
 
 
-def quantize_baked(job: ExportJob) -> tuple[nn.Module, dict]:
+def quantize_baked(job: ExportJob, gate_db: float) -> tuple[nn.Module, dict]:
     """The int8 module to export (in the artifact's layout) and the card's ``quantization`` record."""
     float_baked = rewrite_for_export(job.baked).eval()
     batches = job.calibration("nchw")
+    job.log(f"int8: measuring per-layer sensitivity ({sensitivity.SAMPLES} crops of {sensitivity.CROP} px)")
+    chosen = sensitivity.measure(job.model, sensitivity.sample_inputs(job.model, [b[0] for b in batches]),
+                                 activations=True, target_db=gate_db + MARGIN_DB,
+                                 max_float_share=MAX_FLOAT_MAC_SHARE, progress=job.progress)
+    job.log(f"int8: {len(chosen.float_layers)} conv(s) stay fp32 ({100 * chosen.float_mac_share:.1f} % of MACs); "
+            f"simulated {chosen.all_int8_db:.1f} dB all-int8, {chosen.chosen_db:.1f} dB as chosen")
     data = record_part_inputs(float_baked, batches)
     job.log(f"int8: calibrating encode / step (all {float_baked.K} steps' latents) / decode "
             f"on {len(batches)} images")
-    q = QuantizedBaked(quantize_part(_Encode(float_baked), data.encode, "encode", job.progress),
-                       quantize_part(float_baked.euler, data.step, "step", job.progress),
-                       quantize_part(_Decode(float_baked), data.decode, "decode", job.progress),
+    keep = chosen.float_layers
+    q = QuantizedBaked(quantize_part(_Encode(float_baked), data.encode, "encode", job.progress, keep),
+                       quantize_part(float_baked.euler, data.step, "step", job.progress, keep),
+                       quantize_part(_Decode(float_baked), data.decode, "decode", job.progress, keep),
                        float_baked)  # no .eval(): exported graph modules refuse it (they have no train mode)
     record = {"scheme": "PT2E static int8, XNNPACKQuantizer: per-channel symmetric weights, per-tensor "
                         "affine activations; encode / Euler step / decode calibrated separately, one set of "
                         "int8 U-Net weights shared by all steps",
-              "float_ops": "GroupNorm statistics (mean / variance / normalize); the final clamp",
-              "int8_ops": "every convolution and transposed convolution, residual adds, concatenations",
+              "float_ops": "GroupNorm statistics (mean / variance / normalize); residual, skip and Euler-update "
+                           "adds; the final clamp; the convs in fp32_convs (chosen by the measured sensitivity)",
+              "int8_ops": "every other convolution and transposed convolution, concatenations",
+              "fp32_convs": keep,
+              "sensitivity": chosen.card(),
               "calibration_images": len(batches),
               "calibration_source": str(job.args.calibration_dir or "scikit-image samples"),
               "eager_psnr_db": round(_psnr(q, float_baked, _nchw(job, job.reference_inputs)), 3)}

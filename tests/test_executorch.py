@@ -80,20 +80,26 @@ def test_without_rewrites_group_norm_falls_back(micro):
 
 @pytest.mark.slow  # lowering a quantized graph takes minutes even at fixture size
 def test_xnnpack_int8_shares_one_quantized_unet(tmp_path, micro):
-    """int8 on the fixture-size model: every conv of every step runs quantized in XNNPACK and the step's int8
-    weights are stored once.  (The 34 dB gate is sized for full-size weights, whose export takes minutes.)"""
-    from export.executorch_quant import quantize_baked
+    """int8 on the fixture-size model: the convs the sensitivity measurement did not keep float run quantized in
+    XNNPACK, and the step's int8 weights are stored once.  (The 34 dB gate is sized for full-size weights, whose
+    export takes minutes.)"""
+    from export.executorch_quant import MAX_FLOAT_MAC_SHARE, quantize_baked
+    from export.sensitivity import conv_names
 
     cfg, sd = micro
     cfg = dict(cfg, K=2)  # two steps, so sharing is observable
     args = pipeline.parse_args(BACKEND, ["--task", "sr", "--precision", "int8", "--out", str(tmp_path),
                                          "--calibration-images", "2", "--quiet"])
     job = pipeline.prepare_job(BACKEND, args, tmp_path, config=cfg, checkpoint=sd, progress=False)
-    module, record = quantize_baked(job)
+    module, record = quantize_baked(job, BACKEND.gate_db("int8"))
     ep = torch.export.export(module, job.example_inputs)
     dq_weights = [n for n in ep.graph.nodes if n.op == "call_function" and "dequantize_per_channel" in str(n.target)]
     weight_sources = {n.args[0].name for n in dq_weights}
     assert len(dq_weights) > len(weight_sources)  # the same int8 step weights feed both steps
+    kept = record["fp32_convs"]
+    assert set(kept) <= set(conv_names(job.model).values())
+    assert record["sensitivity"]["float_mac_share"] <= MAX_FLOAT_MAC_SHARE
+    assert len(weight_sources) == len(conv_names(job.model)) - len(kept)  # exactly the measured ones stay fp32
     conv = BACKEND.lower(job, module, record)
     assert conv.op_placement["delegated_mac_share"] == 1.0 and conv.quantization is record
     out = run_pte(conv.artifact, [t.numpy() for t in job.reference_inputs])
