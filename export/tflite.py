@@ -20,13 +20,20 @@ from torch import nn
 
 from elir_mobile.errors import ElirError
 
+from . import sensitivity
 from .pipeline import Backend, Conversion, ExportJob, main
 from .tflite_audit import DELEGATE_OPS, audit, conv_macs, require_builtin_only
 from .tflite_layout import channels_last_group_norms
-from .tflite_quantize import FULL_INTEGER, PRECISIONS, SIGNATURE, needs_calibration, quantize
+from .tflite_quantize import FULL_INTEGER, PRECISIONS, SIGNATURE, conv_scopes, needs_calibration, quantize
 
 NUM_THREADS = 2
 GATES_DB = {"fp32": 80.0, "fp16": 50.0, "dynamic-int8": 38.0, "int8": 32.0, "int16x8": 32.0}
+# int8 precisions whose float convs are chosen by measured sensitivity, aiming this far above the gate: what the
+# simulation leaves out cost 1.0 dB (dynamic-int8) and 3.6 dB (full-integer: every other op in int8) on full-size
+# sr with the recipe weights.  Past MAX_FLOAT_MAC_SHARE of the MACs in float the gate reports the shortfall;
+# dynamic-int8 of the recipe weights needs 31.5 % (39.6 dB), full-integer int8 7.6 % (33.2 dB).
+SENSITIVITY_MARGIN_DB = {"dynamic-int8": 1.0, "int8": 4.0}
+MAX_FLOAT_MAC_SHARE = 0.35
 
 
 def litert_module(module: nn.Module) -> nn.Module:
@@ -45,9 +52,10 @@ def convert_float(module: nn.Module, example_inputs: tuple[torch.Tensor, ...], *
 
 
 def convert(module: nn.Module, example_inputs: tuple[torch.Tensor, ...], precision: str,
-            calibration: Sequence[Sequence[np.ndarray]] | None = None, *,
-            progress: bool = False) -> tuple[bytes, dict | None]:
-    """(flatbuffer, quantization summary or None) of `module` at `precision` (see `export.tflite_quantize`)."""
+            calibration: Sequence[Sequence[np.ndarray]] | None = None, *, progress: bool = False,
+            float_weights: dict[str, np.ndarray] | None = None) -> tuple[bytes, dict | None]:
+    """(flatbuffer, quantization summary or None) of `module` at `precision` (see `export.tflite_quantize`);
+    the convs in `float_weights` (module path -> weight) stay float."""
     if precision not in PRECISIONS:
         raise ElirError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
     if needs_calibration(precision) and not calibration:
@@ -55,7 +63,11 @@ def convert(module: nn.Module, example_inputs: tuple[torch.Tensor, ...], precisi
     model = convert_float(module, example_inputs, progress=progress)
     if precision == "fp32":
         return model, None
-    return quantize(model, precision, calibration)
+    scopes = conv_scopes(model, float_weights) if float_weights else {}
+    model, summary = quantize(model, precision, calibration, [s for found in scopes.values() for s in found])
+    if float_weights:
+        summary["fp32_convs"] = {name: len(found) for name, found in scopes.items()}
+    return model, summary
 
 
 def _interpreter(model: Path | str | bytes, threads: int = NUM_THREADS):
@@ -166,8 +178,21 @@ class TFLiteBackend(Backend):
         if needs_calibration(job.precision):
             calibration = [tuple(t.numpy() for t in sample) for sample in job.calibration()]
             job.log(f"calibrating on {len(calibration)} inputs (profiler-based, min/max per tensor)")
+        chosen = None
+        if job.precision in SENSITIVITY_MARGIN_DB:
+            job.log(f"measuring per-layer int8 sensitivity ({sensitivity.SAMPLES} crops of {sensitivity.CROP} px)")
+            samples = sensitivity.sample_inputs(job.model, [b[0] for b in job.calibration("nchw")])
+            chosen = sensitivity.measure(job.model, samples, activations=True,
+                                         target_db=self.gate_db(job.precision) + SENSITIVITY_MARGIN_DB[job.precision],
+                                         max_float_share=MAX_FLOAT_MAC_SHARE, progress=job.progress)
+            job.log(f"{len(chosen.float_layers)} conv(s) stay float ({100 * chosen.float_mac_share:.1f} % of MACs)")
+        weights = dict(job.model.named_parameters())
         model, quantization = convert(job.module, job.example_inputs, job.precision, calibration,
-                                      progress=job.progress)
+                                      progress=job.progress,
+                                      float_weights={n: weights[f"{n}.weight"].detach().numpy()
+                                                     for n in (chosen.float_layers if chosen else [])})
+        if chosen is not None:
+            quantization["sensitivity"] = chosen.card()
         report = audit(model)
         require_builtin_only(report["op_counts"])
         path = job.workdir / f"{job.stem}{self.suffix}"

@@ -12,13 +12,19 @@ Precisions (recipe names are ai_edge_quantizer's):
 
 Calibration runs the float model in TFLite's profiler-based mode, which records min/max per tensor as it goes
 instead of keeping every intermediate tensor alive (the default mode peaked at 13 GB for bfr).
+
+The int8 precisions leave some convolutions in float, chosen by the measured sensitivity (`export.sensitivity`),
+via NO_QUANTIZE rules on those ops' scopes (`conv_scopes`); full-integer int8 also keeps ADD (the residual
+stream: see `export.executorch_quant.make_quantizer` for the measurement) and GroupNorm's statistics in float.
 """
 
 from __future__ import annotations
 
+import math
+import re
 import time
 from collections import Counter
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
@@ -38,17 +44,68 @@ def needs_calibration(precision: str) -> bool:
     return precision in FULL_INTEGER
 
 
-def _recipe(precision: str):
+# What full-integer int8 keeps in float, as in the XNNPACK int8 export: ADD (the residual stream) by op type, and
+# GroupNorm's statistics by scope (the ops litert_torch names after `ChannelsLastGroupNorm`).
+FLOAT_OPS = {"int8": ("ADD",)}
+FLOAT_SCOPES = {"int8": (r"tflite_layout\.ChannelsLastGroupNorm",)}
+# The conv op types the sensitivity can keep in float.
+CONV_OPS = ("CONV_2D", "TRANSPOSE_CONV")
+
+
+def _recipe(precision: str, float_scopes: Sequence[str] = ()):
+    """The quantization recipe; later rules win in ai_edge_quantizer, so the NO_QUANTIZE ones go last."""
     from ai_edge_quantizer import qtyping, recipe, recipe_manager
     from ai_edge_quantizer.algorithm_manager import AlgorithmName
 
+    manager = recipe_manager.RecipeManager()
     if precision == "fp16":
-        manager = recipe_manager.RecipeManager()
         manager.add_weight_only_config(regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
                                        num_bits=16, algorithm_key=AlgorithmName.FLOAT_CASTING)
         return manager.get_quantization_recipe()
-    return {"dynamic-int8": recipe.dynamic_wi8_afp32, "int8": recipe.static_wi8_ai8,
-            "int16x8": recipe.static_wi8_ai16}[precision]()
+    manager.load_quantization_recipe({"dynamic-int8": recipe.dynamic_wi8_afp32, "int8": recipe.static_wi8_ai8,
+                                      "int16x8": recipe.static_wi8_ai16}[precision]())
+    for op in FLOAT_OPS.get(precision, ()):
+        manager.add_quantization_config(regex=".*", operation_name=qtyping.TFLOperationName(op),
+                                        algorithm_key=AlgorithmName.NO_QUANTIZE)
+    for regex in FLOAT_SCOPES.get(precision, ()):
+        manager.add_quantization_config(regex=regex, operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
+                                        algorithm_key=AlgorithmName.NO_QUANTIZE)
+    for scope in float_scopes:
+        manager.add_quantization_config(regex=f"^{re.escape(scope)}$",
+                                        operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
+                                        algorithm_key=AlgorithmName.NO_QUANTIZE)
+    return manager.get_quantization_recipe()
+
+
+def _fingerprint(values: np.ndarray) -> tuple:
+    """Count and two scale-free moments of a weight's values: unchanged by layout permutations and by a positive
+    factor the converter folds in (RRDB's 0.2 residual scale, the Euler step's dt).  Rounded to 1e-4 absolute
+    (moments are O(1); folding a factor moves them by ~1e-7)."""
+    v = values.astype(np.float64).ravel()
+    norm = math.sqrt(float(np.sum(v * v))) or 1.0
+    return (v.size, round(float(np.sum(v)) / norm, 4), round(float(np.sum(v ** 3)) / norm ** 3, 4))
+
+
+def conv_scopes(float_model: bytes, weights: Mapping[str, np.ndarray]) -> dict[str, list[str]]:
+    """For each conv (module path -> its float weight), the quantizer scopes of the ops that use that weight.
+
+    litert_torch names tensors by the chain of *called* modules, which does not tell the U-Net's blocks apart
+    (``ResnetBlock_0`` is every block 0), so ops are found by their weight values instead; an op's scope is its
+    output tensor's name plus ``;`` (ai_edge_quantizer's convention).  Layers not found map to []."""
+    m = schema.Model.GetRootAs(float_model, 0)
+    wanted = {_fingerprint(w): name for name, w in weights.items()}
+    found: dict[str, list[str]] = {name: [] for name in weights}
+    for op_type, sg, op in operators(float_model):
+        if op_type not in CONV_OPS:
+            continue
+        tensor = sg.Tensors(op.Inputs(1))
+        data = m.Buffers(tensor.Buffer()).DataAsNumpy()
+        if not isinstance(data, np.ndarray) or tensor.Type() != schema.TensorType.FLOAT32:
+            continue
+        name = wanted.get(_fingerprint(data.view(np.float32)))
+        if name is not None:
+            found[name].append(sg.Tensors(op.Outputs(0)).Name().decode() + ";")
+    return found
 
 
 def input_names(model: bytes) -> list[str]:
@@ -58,17 +115,17 @@ def input_names(model: bytes) -> list[str]:
     return Interpreter(model_content=model).get_signature_list()[SIGNATURE]["inputs"]
 
 
-def quantize(float_model: bytes, precision: str,
-             calibration: Sequence[Sequence[np.ndarray]] | None = None) -> tuple[bytes, dict]:
+def quantize(float_model: bytes, precision: str, calibration: Sequence[Sequence[np.ndarray]] | None = None,
+             float_scopes: Sequence[str] = ()) -> tuple[bytes, dict]:
     """(quantized flatbuffer, card "quantization" entry) for `precision`; `calibration` = input tuples in the
-    model's layout, required for the full-integer precisions."""
+    model's layout, required for the full-integer precisions; ops whose scope is in `float_scopes` stay float."""
     from ai_edge_quantizer import quantizer
     from ai_edge_quantizer.calibrator import CalibrationMode
 
     if precision not in PRECISIONS or precision == FLOAT:
         raise ValueError(f"no quantization recipe for precision {precision!r}")
     q = quantizer.Quantizer(float_model)
-    q.load_quantization_recipe(_recipe(precision))
+    q.load_quantization_recipe(_recipe(precision, float_scopes))
     start = time.perf_counter()
     qsvs = None
     if q.need_calibration:
@@ -84,6 +141,8 @@ def quantize(float_model: bytes, precision: str,
         "tool": "ai_edge_quantizer",
         "precision": precision,
         "recipe": result.recipe,
+        "float_op_types": list(FLOAT_OPS.get(precision, ())),
+        "float_scopes": list(FLOAT_SCOPES.get(precision, ())),
         "calibration": ({"samples": len(calibration), "mode": "profiler_based",
                          "seconds": round(calibration_seconds, 2)} if qsvs is not None else None),
         "op_output_dtypes": op_output_dtypes(model),
