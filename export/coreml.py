@@ -26,9 +26,9 @@ from elir_mobile.tasks import WEIGHTS_LICENSE
 
 from . import pipeline
 from .coreml_checks import activation_ranges, fp16_safety, op_audit, op_placement
-from .coreml_compress import (COMPRESSIONS, IOS18_ONLY, MAX_KEPT_SHARE, OUTLIER_DB, PALETTE_GROUP_SIZE,
-                              PART_MARGIN_DB, choose_fp16_layers, choose_fp16_parts, compress_weights,
-                              conv_sensitivity, part_of, part_sensitivity, quantize_activations, save_and_load)
+from . import sensitivity
+from .coreml_compress import (COMPRESSIONS, IOS18_ONLY, PALETTE_GROUP_SIZE, compress_weights, quantize_activations,
+                              save_and_load)
 from .mil import MILProgram
 
 GATES_DB = {"fp32": 80.0, "fp16": 50.0, "int8": 40.0, "palettize6": 32.0, "w8a8": 32.0,
@@ -37,7 +37,13 @@ GATES_DB = {"fp32": 80.0, "fp16": 50.0, "int8": 40.0, "palettize6": 32.0, "w8a8"
 IO_KINDS = ("tensor", "image")
 INPUT_NAMES = ("image", "noise")
 OUTPUT_NAME = "restored"
-SENSITIVITY_BATCHES = 2  # calibration inputs used for the per-layer SQNR measurement
+# Aim this far above the gate with the measured fp16 choice.  The simulation leaves out the fp16 program itself,
+# the few weights the converter rebuilt (not measured, still compressed) and, for w8a8, every other op's 8-bit
+# activations; on full-size sr it read 33.6 dB for a 6-bit palette that measured 33.0 dB, and >= 41 dB for an
+# all-int8 program that measured 39.9 dB.
+MARGIN_DB = {"int8": 2.0, "palettize6": 2.0, "palettize4": 2.0, "w8a8": 3.0}
+# At most this share of the compressible parameters stays fp16 (past it, compression no longer pays).
+MAX_FP16_SHARE = 0.5
 
 
 class PixelIO(nn.Module):
@@ -217,8 +223,9 @@ class CoreMLBackend(pipeline.Backend):
                            if sys.platform != "darwin" else "verified with Core ML MLModel.predict"))
 
     def _compress(self, mlmodel, job: pipeline.ExportJob, base_path: Path, batches, stats, ios: int):
-        """Compress everything once, measure what that costs per network part (end to end) and per conv (SQNR),
-        keep what the gate cannot afford in fp16, and compress again without it."""
+        """Compress everything once, measure end to end what each compressed weight costs (`export.sensitivity`
+        with coremltools' own decompressed weights), keep in fp16 what the gate cannot afford (most error per
+        parameter first), and compress again without it."""
         mode = job.args.compress
         float_program = MILProgram(base_path, emulate_fp16=False)
         if not stats:
@@ -230,7 +237,8 @@ class CoreMLBackend(pipeline.Backend):
                 model = quantize_activations(model, stats, float_program, skip_ops)
             return compress_weights(model, mode, ios, skip_weights)
 
-        job.log(f"compressing ({mode}); measuring sensitivity on {min(len(batches), SENSITIVITY_BATCHES)} inputs")
+        job.log(f"compressing ({mode}); measuring per-layer sensitivity ({sensitivity.SAMPLES} crops of "
+                f"{sensitivity.CROP} px)")
         compressed = build((), ())
         trial, trial_program = save_and_load(compressed, job.workdir, "trial.mlpackage")
         # The compressed program's weights, decompressed, under the float program's names, matched by the conv's
@@ -245,23 +253,24 @@ class CoreMLBackend(pipeline.Backend):
         for out_var, weight in float_weights.items():
             uses.setdefault(weight, []).append(op_names[out_var])
 
-        sample = batches[:SENSITIVITY_BATCHES]
-        with torch.no_grad():
-            references = [job.module(*b).numpy() for b in job.calibration()[:SENSITIVITY_BATCHES]]
-        parts = part_sensitivity(MILProgram(base_path), weights, sample, references, OUTPUT_NAME,
-                                 255.0 if job.args.io == "image" else 1.0)
-        kept_parts = choose_fp16_parts(parts, self.gate_db(job.precision))
-        layers = conv_sensitivity(float_program, weights, sample, stats if mode == "w8a8" else None)
-        kept_layers = choose_fp16_layers({w: e for w, e in layers.items() if part_of(w) not in kept_parts})
-        keep = sorted({w for w in weights if part_of(w) in kept_parts} | set(kept_layers))
+        layer_of = weight_layers(weights, job.model)
+        params = dict(job.model.named_parameters())
+        replacements = {layer: weights[w].float().reshape(params[f"{layer}.weight"].shape)
+                        for w, layer in layer_of.items()
+                        if weights[w].numel() == params[f"{layer}.weight"].numel()}
+        samples = sensitivity.sample_inputs(job.model, [b[0] for b in job.calibration("nchw")])
+        chosen = sensitivity.measure(job.model, samples, activations=mode == "w8a8",
+                                     target_db=self.gate_db(job.precision) + MARGIN_DB[mode],
+                                     max_float_share=MAX_FP16_SHARE, cost="params", replacements=replacements,
+                                     progress=job.progress)
+        keep = sorted(w for w, layer in layer_of.items() if layer in chosen.float_layers)
         if keep:
-            job.log(f"keeping fp16: parts {kept_parts or '-'}, outlier layers {kept_layers or '-'}")
+            job.log(f"keeping {len(keep)} weight(s) fp16 ({100 * chosen.float_param_share:.1f} % of the "
+                    f"compressed parameters); simulated {chosen.chosen_db:.1f} dB")
             compressed = build(keep, [op for w in keep for op in uses.get(w, [])])
-        quant = _quantization_card(mode, ios, layers, keep, len(batches))
-        quant["parts"] = {p: {"psnr_db_alone": _finite(e["psnr_db"]), "params": e.get("params"),
-                              "fp16": p in kept_parts} for p, e in parts.items()}
-        quant["kept_fp16_parts"] = kept_parts
-        quant["kept_fp16_outlier_layers"] = kept_layers
+        quant = {"method": _METHODS[mode] + (_palette_note(ios) if mode.startswith("palettize") else ""),
+                 "minimum_deployment_target": f"iOS{ios}", "kept_fp16": keep,
+                 "sensitivity": chosen.card(), "calibration_inputs": len(batches)}
         return compressed, quant
 
     def _describe(self, mlmodel, job: pipeline.ExportJob, ios: int, psnr: float, max_err: float) -> None:
@@ -311,29 +320,29 @@ def _source_version() -> str:
     return tomllib.loads(pyproject.read_text())["project"]["version"] if pyproject.is_file() else "unknown"
 
 
-def _quantization_card(mode: str, ios: int, sensitivity: dict, keep: list[str], n_batches: int) -> dict:
-    """The model card's "quantization" entry: method, how layers were chosen, and every layer's SQNR."""
-    method = {"int8": "linear symmetric int8 weights, per output channel",
-              "palettize6": "6-bit k-means palettes", "palettize4": "4-bit k-means palettes",
-              "w8a8": "int8 weights per output channel + int8 activations (per tensor, symmetric, ranges measured "
-                      "on calibration data with the host interpreter)"}[mode]
-    if mode.startswith("palettize"):
-        method += f", one LUT per {PALETTE_GROUP_SIZE} output channels" if ios >= 18 else ", one LUT per tensor"
-    return {
-        "method": method,
-        "minimum_deployment_target": f"iOS{ios}",
-        "selection": (f"measured on {min(n_batches, SENSITIVITY_BATCHES)} calibration input(s): (1) per network part, "
-                      "the end-to-end PSNR with only that part compressed; the parts costing most noise per "
-                      f"parameter stay fp16 until the predicted PSNR clears the gate by {PART_MARGIN_DB:g} dB; (2) per "
-                      f"conv weight, the SQNR of its output with the compressed weight"
-                      f"{' and 8-bit input' if mode == 'w8a8' else ''}; weights more than {OUTLIER_DB:g} dB below "
-                      f"the median stay fp16 (at most {MAX_KEPT_SHARE:.0%} of the parameters)"),
-        "kept_fp16": keep,
-        "layers": {name: {"sqnr_db": round(e["sqnr_db"], 2) if math.isfinite(e["sqnr_db"]) else None,
-                          "params": e["params"], "uses": len(e["ops"]), "fp16": name in keep}
-                   for name, e in sorted(sensitivity.items())},
-        "calibration_inputs": n_batches,
-    }
+_METHODS = {"int8": "linear symmetric int8 weights, per output channel",
+            "palettize6": "6-bit k-means palettes", "palettize4": "4-bit k-means palettes",
+            "w8a8": "int8 weights per output channel + int8 activations (per tensor, symmetric, ranges measured on "
+                    "calibration data with the host interpreter)"}
+
+
+def _palette_note(ios: int) -> str:
+    return f", one LUT per {PALETTE_GROUP_SIZE} output channels" if ios >= 18 else ", one LUT per tensor"
+
+
+def weight_layers(weights: dict, model: nn.Module) -> dict[str, str]:
+    """MIL weight constant -> the conv's module path.  torch.export names a parameter ``p_<path with _>_weight``,
+    lower-cased (with ``euler_`` before the U-Net's, and a ``_to_fp16`` cast suffix in fp16 programs).  Weights the
+    converter rebuilt (a constant factor folded in, e.g. ``mul_weight_0``) stay unnamed: compressed, not measured."""
+    paths = {name.replace(".", "_").lower(): name for name, m in model.named_modules()
+             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))}
+    found = {}
+    for w in weights:
+        stem = w.lower().removesuffix("_to_fp16").removesuffix("_weight")
+        match = [p for key, p in paths.items() if stem == f"p_{key}" or stem.endswith(f"_{key}")]
+        if len(match) == 1:
+            found[w] = match[0]
+    return found
 
 
 def _has_const_weight(o) -> bool:

@@ -1,19 +1,19 @@
 """Per-layer int8 sensitivity measured on the float model, so what a quantized artifact keeps in float is chosen
 by measurement, not by guess.  Every backend that quantizes uses the same measurement; only how it leaves a layer
-in float differs.
+in float differs (and Core ML passes its own decompressed weights, so palettes are measured as they are).
 
 Each convolution is simulated in int8 alone (weights fake-quantized symmetrically per output channel; with
 ``activations``, its input also per tensor over the range seen on the sample) and the PSNR of the model's output
 against float is recorded.  Quantization noise of different layers is nearly independent, so its energy adds up:
-layers are kept float in order of error per MAC (the most error removed for the least float compute), until the
-predicted sum over the remaining layers meets the target; a simulation with all of those quantized at once
-confirms it (and keeps more layers where it falls short).
+layers are kept float in order of error per MAC (or per parameter, for weight compression: the most error removed
+for the least float compute or size) until the predicted sum over the remaining layers meets the target; a
+simulation with all of those quantized at once confirms it (and keeps more layers where it falls short).
 
 Convolutions are intercepted as `F.conv2d` / `F.conv_transpose2d` calls and identified by their weight tensor, so
 the convs the U-Net calls functionally (with per-step time biases) are covered, and a U-Net conv counts once for
 all K Euler steps, just as its one set of weights is quantized once in every artifact.  The sample is a few
 calibration inputs cropped to `CROP` pixels: the model is fully convolutional and the ranking does not need the
-full size, while the sweep (one forward pass per layer) stays well under a minute for every task.
+full size, and the sweep (one forward pass per layer) takes about 80 s for sr on 2 threads.
 """
 
 from __future__ import annotations
@@ -49,13 +49,15 @@ def fake_int8_activation(x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
 
 
 class _Simulation(TorchFunctionMode):
-    """Inside this mode, convs whose weight belongs to `weights` run with int8 weights (and inputs, for the names in
-    `inputs`); with `record`, every conv's input range and MACs are collected instead."""
+    """Inside this mode, convs whose weight belongs to `weights` run with int8 weights (or the backend's own
+    compressed weight from `replacements`) and, for the names in `inputs`, int8 inputs; with `record`, every conv's
+    input range and MACs are collected instead."""
 
-    def __init__(self, names: dict[int, str], weights=(), inputs=(), ranges=None, record: dict | None = None):
+    def __init__(self, names: dict[int, str], weights=(), inputs=(), ranges=None, record: dict | None = None,
+                 replacements: dict[str, torch.Tensor] | None = None):
         super().__init__()
         self.names, self.weights, self.inputs = names, set(weights), set(inputs)
-        self.ranges, self.record = ranges, record
+        self.ranges, self.record, self.replacements = ranges, record, replacements or {}
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -73,7 +75,8 @@ class _Simulation(TorchFunctionMode):
         if name in self.inputs:
             x = fake_int8_activation(x, self.ranges[name]["lo"], self.ranges[name]["hi"])
         if name in self.weights:
-            w = fake_int8_weight(w, transposed=func is F.conv_transpose2d)
+            w = self.replacements.get(name)
+            w = fake_int8_weight(args[1], transposed=func is F.conv_transpose2d) if w is None else w
         return func(x, w, *args[2:], **kwargs)
 
 
@@ -85,6 +88,7 @@ class Sensitivity:
     target_db: float
     alone_db: dict[str, float]              # output PSNR with only this layer in int8
     macs: dict[str, int]
+    params: dict[str, int]
     float_layers: list[str] = field(default_factory=list)
     all_int8_db: float = math.inf           # simulated, every layer in int8
     chosen_db: float = math.inf             # simulated, every layer but `float_layers` in int8
@@ -93,6 +97,10 @@ class Sensitivity:
     @property
     def float_mac_share(self) -> float:
         return sum(self.macs[n] for n in self.float_layers) / max(sum(self.macs.values()), 1)
+
+    @property
+    def float_param_share(self) -> float:
+        return sum(self.params[n] for n in self.float_layers) / max(sum(self.params.values()), 1)
 
     def card(self, top: int = 12) -> dict:
         worst = sorted(self.alone_db.items(), key=lambda kv: kv[1])[:top]
@@ -106,6 +114,7 @@ class Sensitivity:
             "simulated_db": _round(self.chosen_db),
             "float_layers": self.float_layers,
             "float_mac_share": round(self.float_mac_share, 4),
+            "float_param_share": round(self.float_param_share, 4),
             "most_sensitive": {n: _round(db) for n, db in worst},
         }
 
@@ -136,12 +145,18 @@ def sample_inputs(model: nn.Module, images: Sequence[torch.Tensor], seed: int = 
 
 @torch.no_grad()
 def measure(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], *, activations: bool, target_db: float,
-            max_float_share: float = 0.5, progress: bool = False) -> Sensitivity:
+            max_float_share: float = 0.5, cost: str = "macs", replacements: dict[str, torch.Tensor] | None = None,
+            progress: bool = False) -> Sensitivity:
     """Sweep every conv of `model` (called as ``model(*sample)``), then choose the float layers for `target_db`.
 
-    Layers are never kept float beyond `max_float_share` of the MACs: past that the artifact would not be an
-    int8 model any more, and the caller's parity gate reports the shortfall."""
+    `cost` is what a float layer costs the artifact: ``"macs"`` (speed, for int8 compute) or ``"params"`` (size,
+    for weight compression).  Layers are never kept float beyond `max_float_share` of it: past that the artifact
+    would not be quantized any more, and the caller's parity gate reports the shortfall.  `replacements` (module
+    path -> the backend's own decompressed weight) replaces the simulated int8 weights and limits the candidates
+    to those layers (the ones the backend compresses)."""
     names = conv_names(model)
+    sizes = {name: m.weight.numel() for name, m in model.named_modules()
+             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))}
     references = [model(*s).clamp(0, 1) for s in samples]
     record: dict[str, dict] = {}
     with _Simulation(names, record=record):
@@ -149,21 +164,24 @@ def measure(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], *, ac
             model(*s)
 
     def mse(quantized: Sequence[str]) -> float:
-        with _Simulation(names, weights=quantized, inputs=quantized if activations else (), ranges=record):
+        with _Simulation(names, weights=quantized, inputs=quantized if activations else (), ranges=record,
+                         replacements=replacements):
             return sum(float(torch.mean((model(*s).clamp(0, 1) - r) ** 2))
                        for s, r in zip(samples, references)) / len(samples)
 
     from tqdm import tqdm
 
-    layers = list(record)
-    total_macs = max(sum(e["macs"] for e in record.values()), 1)
+    layers = [n for n in record if replacements is None or n in replacements]
+    weight = {n: record[n]["macs"] if cost == "macs" else sizes[n] for n in layers}
+    total = max(sum(weight.values()), 1)
     alone = {n: mse([n]) for n in tqdm(layers, desc="int8 sensitivity", leave=False, disable=not progress)}
     result = Sensitivity(activations=activations, target_db=target_db, alone_db={n: _mse_to_db(e) for n, e in
                                                                                    alone.items()},
-                         macs={n: record[n]["macs"] for n in layers}, samples=len(samples))
+                         macs={n: record[n]["macs"] for n in layers}, params={n: sizes[n] for n in layers},
+                         samples=len(samples))
     result.all_int8_db = _mse_to_db(mse(layers))
     result.chosen_db = result.all_int8_db
-    order = sorted(layers, key=lambda n: -alone[n] / max(record[n]["macs"], 1))
+    order = sorted(layers, key=lambda n: -alone[n] / max(weight[n], 1))
     budget = 10.0 ** (-target_db / 10.0)
     for _ in range(4):  # the additive prediction is close; re-aim by the measured shortfall if it is not
         if result.chosen_db >= target_db:
@@ -172,7 +190,7 @@ def measure(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], *, ac
         for n in order:
             if remaining <= budget:
                 break
-            if sum(record[k]["macs"] for k in (*kept, n)) / total_macs > max_float_share:
+            if sum(weight[k] for k in (*kept, n)) / total > max_float_share:
                 continue
             kept.append(n)
             remaining -= alone[n]

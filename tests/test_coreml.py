@@ -18,7 +18,7 @@ from elir_mobile.errors import ElirError  # noqa: E402
 from elir_mobile.tasks import WEIGHTS_LICENSE  # noqa: E402
 from elir_mobile.testing import make_test_weights, tiny_config  # noqa: E402
 from export import pipeline  # noqa: E402
-from export.coreml import GATES_DB, CoreMLBackend, main  # noqa: E402
+from export.coreml import GATES_DB, MAX_FP16_SHARE, CoreMLBackend, main, weight_layers  # noqa: E402
 from export.coreml_checks import fp16_safety  # noqa: E402
 from export.mil import MILProgram  # noqa: E402
 
@@ -117,8 +117,9 @@ def test_compression_modes(exported, compress, op):
     counts = card["op_audit"]["op_counts"]
     assert op in counts or "constexpr_blockwise_shift_scale" in counts
     quant = card["quantization"]
-    assert quant["layers"] and all("sqnr_db" in v for v in quant["layers"].values())
-    assert set(quant["kept_fp16"]) <= set(quant["layers"])
+    measured = quant["sensitivity"]
+    assert measured["most_sensitive"] and measured["float_param_share"] <= MAX_FP16_SHARE
+    assert len(quant["kept_fp16"]) == len(measured["float_layers"])  # every chosen layer found in the program
     expected_ios = "iOS18" if compress in ("w8a8", "palettize6", "palettize4") else "iOS17"
     assert card["op_placement"]["minimum_deployment_target"] == expected_ios
 
@@ -225,28 +226,12 @@ def test_full_size_sr(tmp_path, precision):
     assert card["parity"]["psnr_db"] is None or card["parity"]["psnr_db"] >= GATES_DB[precision]
 
 
-def test_layer_selection_keeps_only_measured_outliers():
-    from export.coreml_compress import choose_fp16_layers
+def test_weight_constants_map_to_conv_module_paths(one_step):
+    import elir_mobile
 
-    layers = {f"w{i}": {"sqnr_db": 42.0 + 0.1 * i, "params": 100, "ops": [f"conv{i}"]} for i in range(30)}
-    assert choose_fp16_layers(layers) == []                       # uniform sensitivity: compress everything
-    layers["first"] = {"sqnr_db": 20.0, "params": 50, "ops": ["conv_a"]}
-    layers["last"] = {"sqnr_db": 25.0, "params": 50, "ops": ["conv_b"]}
-    assert choose_fp16_layers(layers) == ["first", "last"]        # worst first
-    layers["huge"] = {"sqnr_db": 10.0, "params": 10_000, "ops": ["conv_c"]}
-    assert choose_fp16_layers(layers) == ["first", "last"]        # "huge" alone is over 10% of the weights
-
-
-def test_part_selection_keeps_the_costliest_parts_until_the_gate_is_predicted_to_hold():
-    from export.coreml_compress import choose_fp16_parts
-
-    def noise(db):
-        return 10 ** (-db / 10)
-
-    parts = {"uncompressed": {"psnr_db": 58.0},
-             "encoder": {"added_noise": noise(40.0), "params": 1_000},       # costly and small: first to go
-             "decoder": {"added_noise": noise(41.0), "params": 1_000},
-             "velocity": {"added_noise": noise(46.0), "params": 20_000}}
-    assert choose_fp16_parts(parts, gate_db=30.0) == []                   # predicted ~37 dB already clears 31
-    assert choose_fp16_parts(parts, gate_db=40.0) == ["encoder", "decoder"]
-    assert choose_fp16_parts(parts, gate_db=60.0) == ["encoder", "decoder", "velocity"]  # cannot reach it
+    model = elir_mobile.load_model(config=one_step[0], checkpoint=one_step[1])
+    names = ["p_euler_velocity_first_proj_weight_to_fp16", "p_decoder_layers_0_weight_to_fp16",
+             "p_encoder_layers_1_conv_0_weight", "p_inner_coarse_lrm_0_rdb1_conv1_block_0_weight_to_fp16", "mul_weight_0_to_fp16"]
+    mapping = weight_layers(dict.fromkeys(names), model)
+    assert mapping == {names[0]: "velocity.first_proj", names[1]: "decoder.layers.0",
+                       names[2]: "encoder.layers.1.conv.0", names[3]: "coarse.lrm.0.RDB1.conv1.block.0"}
