@@ -4,9 +4,10 @@
                          [--targets executorch,coreml,tflite] [--out DIR] [--threads 2] [--runs 10]
 
 Writes the artifacts with their model cards into ``--out``/<target>/ and ``REPORT.md`` + ``report.json`` into
-``--out``: one row per artifact with size, precision, parity PSNR against the float model, delegated share of MACs,
-host latency and ratio to eager (where a host runtime exists) and conversion time.  Every number is read from the model cards
-and the host benchmark run, never typed in.  An artifact that fails its parity gate is reported, not kept.
+``--out``: one row per artifact with size, precision, parity PSNR against the float model, delegated share of
+MACs, host latency and ratio to eager (where a host runtime exists) and conversion time.  Every number is read
+from the model cards and the host benchmark run, never typed in.  An artifact that fails its parity gate is
+reported, not kept.
 """
 
 from __future__ import annotations
@@ -77,8 +78,8 @@ def export_all(args: argparse.Namespace) -> tuple[list[dict], list[dict]]:
         target_out = ["--out", str(args.out / target)]
         for variant in DEFAULT_VARIANTS[target]:
             try:
-                result = export(backend, parse_args(backend, common + target_out + variant), config=model.config,
-                                checkpoint=state)
+                result = export(backend, parse_args(backend, common + target_out + variant),
+                                config=model.config, checkpoint=state)
                 cards.append(result.card)
             except (GateFailure, ElirError) as exc:
                 failures.append({"target": target, "variant": " ".join(variant), "reason": str(exc)})

@@ -237,8 +237,7 @@ class CoreMLBackend(pipeline.Backend):
                 model = quantize_activations(model, stats, float_program, skip_ops)
             return compress_weights(model, mode, ios, skip_weights)
 
-        job.log(f"compressing ({mode}); measuring per-layer sensitivity ({sensitivity.SAMPLES} crops of "
-                f"{sensitivity.CROP} px)")
+        job.log(f"compressing ({mode})")
         compressed = build((), ())
         trial, trial_program = save_and_load(compressed, job.workdir, "trial.mlpackage")
         # The compressed program's weights, decompressed, under the float program's names, matched by the conv's
@@ -258,15 +257,11 @@ class CoreMLBackend(pipeline.Backend):
         replacements = {layer: weights[w].float().reshape(params[f"{layer}.weight"].shape)
                         for w, layer in layer_of.items()
                         if weights[w].numel() == params[f"{layer}.weight"].numel()}
-        samples = sensitivity.sample_inputs(job.model, [b[0] for b in job.calibration("nchw")])
-        chosen = sensitivity.measure(job.model, samples, activations=mode == "w8a8",
-                                     target_db=self.gate_db(job.precision) + MARGIN_DB[mode],
-                                     max_float_share=MAX_FP16_SHARE, cost="params", replacements=replacements,
-                                     progress=job.progress)
+        chosen = sensitivity.measure_job(job, target_db=self.gate_db(job.precision) + MARGIN_DB[mode],
+                                         max_float_share=MAX_FP16_SHARE, activations=mode == "w8a8", cost="params",
+                                         replacements=replacements)
         keep = sorted(w for w, layer in layer_of.items() if layer in chosen.float_layers)
         if keep:
-            job.log(f"keeping {len(keep)} weight(s) fp16 ({100 * chosen.float_param_share:.1f} % of the "
-                    f"compressed parameters); simulated {chosen.chosen_db:.1f} dB")
             compressed = build(keep, [op for w in keep for op in uses.get(w, [])])
         quant = {"method": _METHODS[mode] + (_palette_note(ios) if mode.startswith("palettize") else ""),
                  "minimum_deployment_target": f"iOS{ios}", "kept_fp16": keep,
@@ -347,10 +342,6 @@ def weight_layers(weights: dict, model: nn.Module) -> dict[str, str]:
 
 def _has_const_weight(o) -> bool:
     return o.type in ("conv", "conv_transpose") and o.inputs["weight"][0][0] == "var"
-
-
-def _finite(x: float) -> float | None:
-    return round(x, 2) if math.isfinite(x) else None
 
 
 def predict_coreml(artifact: Path, feed: dict[str, np.ndarray]) -> np.ndarray:

@@ -12,10 +12,9 @@ and the converted parts are composed again: `QuantizedBaked.forward` calls the o
 times, so every step shares one set of int8 weights and ``forward`` is still the whole baked sampler.
 
 GroupNorm statistics and the residual / Euler-update adds stay float (see `make_quantizer`).  Which convolutions
-stay float is measured
-(`export.sensitivity`, weights and inputs simulated in int8, aiming at the gate plus `MARGIN_DB`): re-calibrating
-PT2E per layer was tried and dropped (over ten minutes even at fixture size); the float simulation takes one
-forward pass per layer.
+stay float is measured (`export.sensitivity`, weights and inputs simulated in int8, aiming at the gate plus
+`MARGIN_DB`): re-calibrating PT2E per layer was tried and dropped (over ten minutes even at fixture size); the float
+simulation takes one forward pass per layer.
 """
 
 from __future__ import annotations
@@ -162,12 +161,7 @@ def quantize_baked(job: ExportJob, gate_db: float) -> tuple[nn.Module, dict]:
     """The int8 module to export (in the artifact's layout) and the card's ``quantization`` record."""
     float_baked = rewrite_for_export(job.baked).eval()
     batches = job.calibration("nchw")
-    job.log(f"int8: measuring per-layer sensitivity ({sensitivity.SAMPLES} crops of {sensitivity.CROP} px)")
-    chosen = sensitivity.measure(job.model, sensitivity.sample_inputs(job.model, [b[0] for b in batches]),
-                                 activations=True, target_db=gate_db + MARGIN_DB,
-                                 max_float_share=MAX_FLOAT_MAC_SHARE, progress=job.progress)
-    job.log(f"int8: {len(chosen.float_layers)} conv(s) stay fp32 ({100 * chosen.float_mac_share:.1f} % of MACs); "
-            f"simulated {chosen.all_int8_db:.1f} dB all-int8, {chosen.chosen_db:.1f} dB as chosen")
+    chosen = sensitivity.measure_job(job, target_db=gate_db + MARGIN_DB, max_float_share=MAX_FLOAT_MAC_SHARE)
     data = record_part_inputs(float_baked, batches)
     job.log(f"int8: calibrating encode / step (all {float_baked.K} steps' latents) / decode "
             f"on {len(batches)} images")

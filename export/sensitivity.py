@@ -67,7 +67,7 @@ class _Simulation(TorchFunctionMode):
         x, w = args[0], args[1]
         if self.record is not None:
             out = func(*args, **kwargs)
-            entry = self.record.setdefault(name, {"lo": math.inf, "hi": -math.inf, "macs": 0})
+            entry = self.record.setdefault(name, {"lo": math.inf, "hi": -math.inf, "macs": 0, "params": w.numel()})
             entry["lo"], entry["hi"] = min(entry["lo"], float(x.min())), max(entry["hi"], float(x.max()))
             # conv2d: each output element sums one filter; conv_transpose2d: each input element scatters one.
             entry["macs"] += (out.numel() if func is F.conv2d else x.numel()) * w[0].numel()
@@ -105,8 +105,8 @@ class Sensitivity:
     def card(self, top: int = 12) -> dict:
         worst = sorted(self.alone_db.items(), key=lambda kv: kv[1])[:top]
         return {
-            "method": (f"per-layer int8 simulation in float PyTorch on {self.samples} calibration crop(s) of {CROP} px: "
-                       f"each conv alone with int8 weights (per output channel)"
+            "method": (f"per-layer int8 simulation in float PyTorch on {self.samples} calibration crop(s) of "
+                       f"{CROP} px: each conv alone with int8 weights (per output channel)"
                        f"{' and int8 input (per tensor)' if self.activations else ''}; layers kept float, most error "
                        f"per MAC first, until the simulation with all others in int8 reaches the target"),
             "target_db": round(self.target_db, 2),
@@ -155,8 +155,6 @@ def measure(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], *, ac
     path -> the backend's own decompressed weight) replaces the simulated int8 weights and limits the candidates
     to those layers (the ones the backend compresses)."""
     names = conv_names(model)
-    sizes = {name: m.weight.numel() for name, m in model.named_modules()
-             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))}
     references = [model(*s).clamp(0, 1) for s in samples]
     record: dict[str, dict] = {}
     with _Simulation(names, record=record):
@@ -172,12 +170,12 @@ def measure(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], *, ac
     from tqdm import tqdm
 
     layers = [n for n in record if replacements is None or n in replacements]
-    weight = {n: record[n]["macs"] if cost == "macs" else sizes[n] for n in layers}
+    weight = {n: record[n][cost] for n in layers}
     total = max(sum(weight.values()), 1)
     alone = {n: mse([n]) for n in tqdm(layers, desc="int8 sensitivity", leave=False, disable=not progress)}
-    result = Sensitivity(activations=activations, target_db=target_db, alone_db={n: _mse_to_db(e) for n, e in
-                                                                                   alone.items()},
-                         macs={n: record[n]["macs"] for n in layers}, params={n: sizes[n] for n in layers},
+    result = Sensitivity(activations=activations, target_db=target_db,
+                         alone_db={n: _mse_to_db(e) for n, e in alone.items()},
+                         macs={n: record[n]["macs"] for n in layers}, params={n: record[n]["params"] for n in layers},
                          samples=len(samples))
     result.all_int8_db = _mse_to_db(mse(layers))
     result.chosen_db = result.all_int8_db
@@ -197,5 +195,19 @@ def measure(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], *, ac
         result.float_layers = kept
         result.chosen_db = _mse_to_db(mse([n for n in layers if n not in kept]))
         budget *= 10.0 ** ((result.chosen_db - target_db) / 10.0)
+    return result
+
+
+def measure_job(job, *, target_db: float, max_float_share: float, activations: bool = True, cost: str = "macs",
+                replacements: dict[str, torch.Tensor] | None = None) -> Sensitivity:
+    """`measure` for an export job (`export.pipeline.ExportJob`): its float ELIR model on crops of its calibration
+    images, with the progress lines every exporter prints."""
+    job.log(f"measuring per-layer int8 sensitivity ({SAMPLES} crops of {CROP} px)")
+    samples = sample_inputs(job.model, [batch[0] for batch in job.calibration("nchw")])
+    result = measure(job.model, samples, activations=activations, target_db=target_db,
+                     max_float_share=max_float_share, cost=cost, replacements=replacements, progress=job.progress)
+    share = result.float_mac_share if cost == "macs" else result.float_param_share
+    job.log(f"{len(result.float_layers)} conv(s) stay float ({100 * share:.1f} % of the {cost}); simulated "
+            f"{result.all_int8_db:.1f} dB all-int8, {result.chosen_db:.1f} dB as chosen")
     return result
 

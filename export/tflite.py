@@ -180,12 +180,9 @@ class TFLiteBackend(Backend):
             job.log(f"calibrating on {len(calibration)} inputs (profiler-based, min/max per tensor)")
         chosen = None
         if job.precision in SENSITIVITY_MARGIN_DB:
-            job.log(f"measuring per-layer int8 sensitivity ({sensitivity.SAMPLES} crops of {sensitivity.CROP} px)")
-            samples = sensitivity.sample_inputs(job.model, [b[0] for b in job.calibration("nchw")])
-            chosen = sensitivity.measure(job.model, samples, activations=True,
-                                         target_db=self.gate_db(job.precision) + SENSITIVITY_MARGIN_DB[job.precision],
-                                         max_float_share=MAX_FLOAT_MAC_SHARE, progress=job.progress)
-            job.log(f"{len(chosen.float_layers)} conv(s) stay float ({100 * chosen.float_mac_share:.1f} % of MACs)")
+            chosen = sensitivity.measure_job(
+                job, target_db=self.gate_db(job.precision) + SENSITIVITY_MARGIN_DB[job.precision],
+                max_float_share=MAX_FLOAT_MAC_SHARE)
         weights = dict(job.model.named_parameters())
         model, quantization = convert(job.module, job.example_inputs, job.precision, calibration,
                                       progress=job.progress,
