@@ -258,7 +258,8 @@ class CoreMLBackend(pipeline.Backend):
                         for w, layer in layer_of.items()
                         if weights[w].numel() == params[f"{layer}.weight"].numel()}
         chosen = sensitivity.measure_job(job, target_db=self.gate_db(job.precision) + MARGIN_DB[mode],
-                                         max_float_share=MAX_FP16_SHARE, activations=mode == "w8a8", cost="params",
+                                         max_float_share=MAX_FP16_SHARE, cost="params",
+                                         activations="symmetric-io" if mode == "w8a8" else "none",
                                          replacements=replacements)
         keep = sorted(w for w, layer in layer_of.items() if layer in chosen.float_layers)
         if keep:

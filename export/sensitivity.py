@@ -2,9 +2,9 @@
 by measurement, not by guess.  Every backend that quantizes uses the same measurement; only how it leaves a layer
 in float differs (and Core ML passes its own decompressed weights, so palettes are measured as they are).
 
-Each convolution is simulated in int8 alone (weights fake-quantized symmetrically per output channel; with
-``activations``, its input also per tensor over the range seen on the sample) and the PSNR of the model's output
-against float is recorded.  Quantization noise of different layers is nearly independent, so its energy adds up:
+Each convolution is simulated in int8 alone (weights fake-quantized symmetrically per output channel, and its
+activations as the backend quantizes them, see `ACTIVATIONS`, over the ranges seen on the sample) and the PSNR of
+the model's output against float is recorded.  Quantization noise of different layers is nearly independent, so its energy adds up:
 layers are kept float in order of error per MAC (or per parameter, for weight compression: the most error removed
 for the least float compute or size) until the predicted sum over the remaining layers meets the target; a
 simulation with all of those quantized at once confirms it (and keeps more layers where it falls short).
@@ -18,6 +18,7 @@ full size, and the sweep (one forward pass per layer) takes about 80 s for sr on
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -30,6 +31,12 @@ from torch.overrides import TorchFunctionMode
 CROP = 128
 SAMPLES = 2
 _CONVS = (F.conv2d, F.conv_transpose2d)
+# How a backend quantizes a conv's activations.  "affine-inputs" (XNNPACK and LiteRT static/dynamic int8) leaves
+# out the requantized conv output of static int8, which those exporters cover with a margin (about 3 dB measured
+# between this simulation and their runtimes on full-size sr).  "symmetric-io" is Core ML's w8a8: coremltools
+# inserts a symmetric quantize/dequantize pair before every conv and after it (`insert_prefix_/suffix_
+# quantize_dequantize_pair`); simulating only an affine input had overestimated sr by 6 dB.
+ACTIVATIONS = ("none", "affine-inputs", "symmetric-io")
 
 
 def fake_int8_weight(w: torch.Tensor, transposed: bool = False) -> torch.Tensor:
@@ -40,8 +47,12 @@ def fake_int8_weight(w: torch.Tensor, transposed: bool = False) -> torch.Tensor:
     return torch.clamp(torch.round(w / scale), -127, 127) * scale
 
 
-def fake_int8_activation(x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
-    """Affine int8 per tensor over [lo, hi] widened to include 0 (what static PTQ does with observed ranges)."""
+def fake_int8_activation(x: torch.Tensor, lo: float, hi: float, symmetric: bool = False) -> torch.Tensor:
+    """Int8 per tensor over [lo, hi] widened to include 0 (what static PTQ does with observed ranges): affine, or
+    symmetric about 0 (Core ML's activation quantization)."""
+    if symmetric:
+        scale = max(abs(lo), abs(hi), 1e-12) / 127.0
+        return torch.clamp(torch.round(x / scale), -127, 127) * scale
     lo, hi = min(lo, 0.0), max(hi, 0.0)
     scale = max(hi - lo, 1e-12) / 255.0
     zero = round(-lo / scale)
@@ -50,13 +61,13 @@ def fake_int8_activation(x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
 
 class _Simulation(TorchFunctionMode):
     """Inside this mode, convs whose weight belongs to `weights` run with int8 weights (or the backend's own
-    compressed weight from `replacements`) and, for the names in `inputs`, int8 inputs; with `record`, every conv's
-    input range and MACs are collected instead."""
+    compressed weight from `replacements`) and int8 activations as `activations` says; with `record`, every conv's
+    input and output ranges and MACs are collected instead."""
 
-    def __init__(self, names: dict[int, str], weights=(), inputs=(), ranges=None, record: dict | None = None,
-                 replacements: dict[str, torch.Tensor] | None = None):
+    def __init__(self, names: dict[int, str], weights=(), activations: str = "none", ranges=None,
+                 record: dict | None = None, replacements: dict[str, torch.Tensor] | None = None):
         super().__init__()
-        self.names, self.weights, self.inputs = names, set(weights), set(inputs)
+        self.names, self.weights, self.activations = names, set(weights), activations
         self.ranges, self.record, self.replacements = ranges, record, replacements or {}
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
@@ -67,24 +78,30 @@ class _Simulation(TorchFunctionMode):
         x, w = args[0], args[1]
         if self.record is not None:
             out = func(*args, **kwargs)
-            entry = self.record.setdefault(name, {"lo": math.inf, "hi": -math.inf, "macs": 0, "params": w.numel()})
+            entry = self.record.setdefault(name, {"lo": math.inf, "hi": -math.inf, "out_lo": math.inf,
+                                                  "out_hi": -math.inf, "macs": 0, "params": w.numel()})
             entry["lo"], entry["hi"] = min(entry["lo"], float(x.min())), max(entry["hi"], float(x.max()))
+            entry["out_lo"], entry["out_hi"] = min(entry["out_lo"], float(out.min())), max(entry["out_hi"],
+                                                                                          float(out.max()))
             # conv2d: each output element sums one filter; conv_transpose2d: each input element scatters one.
             entry["macs"] += (out.numel() if func is F.conv2d else x.numel()) * w[0].numel()
             return out
-        if name in self.inputs:
-            x = fake_int8_activation(x, self.ranges[name]["lo"], self.ranges[name]["hi"])
-        if name in self.weights:
-            w = self.replacements.get(name)
-            w = fake_int8_weight(args[1], transposed=func is F.conv_transpose2d) if w is None else w
-        return func(x, w, *args[2:], **kwargs)
+        if name not in self.weights:
+            return func(*args, **kwargs)
+        symmetric, r = self.activations == "symmetric-io", self.ranges and self.ranges[name]
+        if self.activations != "none":
+            x = fake_int8_activation(x, r["lo"], r["hi"], symmetric)
+        w = self.replacements.get(name)
+        w = fake_int8_weight(args[1], transposed=func is F.conv_transpose2d) if w is None else w
+        out = func(x, w, *args[2:], **kwargs)
+        return fake_int8_activation(out, r["out_lo"], r["out_hi"], symmetric) if symmetric else out
 
 
 @dataclass
 class Sensitivity:
     """What was measured and chosen; `card()` is the model card's record of it."""
 
-    activations: bool
+    activations: str
     target_db: float
     alone_db: dict[str, float]              # output PSNR with only this layer in int8
     macs: dict[str, int]
@@ -107,7 +124,7 @@ class Sensitivity:
         return {
             "method": (f"per-layer int8 simulation in float PyTorch on {self.samples} calibration crop(s) of "
                        f"{CROP} px: each conv alone with int8 weights (per output channel)"
-                       f"{' and int8 input (per tensor)' if self.activations else ''}; layers kept float, most error "
+                       f"{_ACTIVATION_WORDS[self.activations]}; layers kept float, most error "
                        f"per MAC first, until the simulation with all others in int8 reaches the target"),
             "target_db": round(self.target_db, 2),
             "simulated_all_int8_db": _round(self.all_int8_db),
@@ -117,6 +134,10 @@ class Sensitivity:
             "float_param_share": round(self.float_param_share, 4),
             "most_sensitive": {n: _round(db) for n, db in worst},
         }
+
+
+_ACTIVATION_WORDS = {"none": "", "affine-inputs": " and int8 input (affine, per tensor)",
+                     "symmetric-io": " and int8 input and output (symmetric, per tensor)"}
 
 
 def _round(db: float) -> float | None:
@@ -144,7 +165,7 @@ def sample_inputs(model: nn.Module, images: Sequence[torch.Tensor], seed: int = 
 
 
 @torch.no_grad()
-def measure(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], *, activations: bool, target_db: float,
+def measure(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], *, activations: str, target_db: float,
             max_float_share: float = 0.5, cost: str = "macs", replacements: dict[str, torch.Tensor] | None = None,
             progress: bool = False) -> Sensitivity:
     """Sweep every conv of `model` (called as ``model(*sample)``), then choose the float layers for `target_db`.
@@ -154,15 +175,20 @@ def measure(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], *, ac
     would not be quantized any more, and the caller's parity gate reports the shortfall.  `replacements` (module
     path -> the backend's own decompressed weight) replaces the simulated int8 weights and limits the candidates
     to those layers (the ones the backend compresses)."""
+    if activations not in ACTIVATIONS:
+        raise ValueError(f"activations must be one of {ACTIVATIONS}, not {activations!r}")
     names = conv_names(model)
     references = [model(*s).clamp(0, 1) for s in samples]
-    record: dict[str, dict] = {}
-    with _Simulation(names, record=record):
-        for s in samples:
-            model(*s)
+    key = None if replacements is not None else _fingerprint(model, samples, activations)
+    cached = _SWEEPS.get(key)
+    record = cached[0] if cached else {}
+    if not cached:
+        with _Simulation(names, record=record):
+            for s in samples:
+                model(*s)
 
     def mse(quantized: Sequence[str]) -> float:
-        with _Simulation(names, weights=quantized, inputs=quantized if activations else (), ranges=record,
+        with _Simulation(names, weights=quantized, activations=activations, ranges=record,
                          replacements=replacements):
             return sum(float(torch.mean((model(*s).clamp(0, 1) - r) ** 2))
                        for s, r in zip(samples, references)) / len(samples)
@@ -172,7 +198,11 @@ def measure(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], *, ac
     layers = [n for n in record if replacements is None or n in replacements]
     weight = {n: record[n][cost] for n in layers}
     total = max(sum(weight.values()), 1)
-    alone = {n: mse([n]) for n in tqdm(layers, desc="int8 sensitivity", leave=False, disable=not progress)}
+    alone = cached[1] if cached else {n: mse([n]) for n in tqdm(layers, desc="int8 sensitivity", leave=False,
+                                                                 disable=not progress)}
+    if key is not None and not cached:
+        _SWEEPS.clear()  # one model's sweep is all a process reuses; keep no more
+        _SWEEPS[key] = (record, alone)
     result = Sensitivity(activations=activations, target_db=target_db,
                          alone_db={n: _mse_to_db(e) for n, e in alone.items()},
                          macs={n: record[n]["macs"] for n in layers}, params={n: record[n]["params"] for n in layers},
@@ -198,7 +228,22 @@ def measure(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], *, ac
     return result
 
 
-def measure_job(job, *, target_db: float, max_float_share: float, activations: bool = True, cost: str = "macs",
+# The last sweep, by content: `export.all` and the test suite quantize the same model for several backends and
+# precisions in one process, and the sweep (one forward pass per conv) is most of the measurement's time.
+_SWEEPS: dict[str, tuple[dict, dict]] = {}
+
+
+def _fingerprint(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], activations: str) -> str:
+    """The sweep's inputs by content: the model's weights and buffers, the samples and the activation scheme."""
+    digest = hashlib.sha256(activations.encode())
+    for name, tensor in [*model.state_dict().items(), *((str(i), t) for i, s in enumerate(samples) for t in s)]:
+        digest.update(name.encode())
+        digest.update(tensor.detach().contiguous().cpu().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def measure_job(job, *, target_db: float, max_float_share: float, activations: str = "affine-inputs",
+                cost: str = "macs",
                 replacements: dict[str, torch.Tensor] | None = None) -> Sensitivity:
     """`measure` for an export job (`export.pipeline.ExportJob`): its float ELIR model on crops of its calibration
     images, with the progress lines every exporter prints."""

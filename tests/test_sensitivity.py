@@ -43,9 +43,27 @@ def test_fake_int8_activation_error_is_within_half_a_step():
     assert float(sensitivity.fake_int8_activation(torch.tensor([10.0]), -1.0, 3.0)) == pytest.approx(3.0, abs=0.02)
 
 
+def test_symmetric_activation_is_centred_on_zero():
+    """Core ML's w8a8 scheme: 127 steps each side of 0 over the larger magnitude, so a skewed range loses a bit."""
+    x = torch.linspace(-0.25, 3.0, 1001)
+    q = sensitivity.fake_int8_activation(x, -0.25, 3.0, symmetric=True)
+    assert float((q - x).abs().max()) == pytest.approx(3.0 / 127 / 2, rel=1e-3)
+    assert float((sensitivity.fake_int8_activation(x, -0.25, 3.0) - x).abs().max()) < 3.25 / 255 / 2 + 1e-6
+
+
+def test_core_ml_scheme_costs_more_than_its_weights_alone(model_and_samples):
+    model, samples = model_and_samples
+    runs = {a: sensitivity.measure(model, samples, activations=a, target_db=0.0) for a in ("none", "symmetric-io")}
+    assert runs["symmetric-io"].all_int8_db < runs["none"].all_int8_db
+    assert all(runs["symmetric-io"].alone_db[n] <= db for n, db in runs["none"].alone_db.items())
+    assert "symmetric" in runs["symmetric-io"].card()["method"]
+    with pytest.raises(ValueError, match="activations must be one of"):
+        sensitivity.measure(model, samples, activations="int4", target_db=0.0)
+
+
 def test_every_conv_is_measured_and_a_low_target_keeps_nothing_float(model_and_samples):
     model, samples = model_and_samples
-    result = sensitivity.measure(model, samples, activations=True, target_db=0.0)
+    result = sensitivity.measure(model, samples, activations="affine-inputs", target_db=0.0)
     assert set(result.alone_db) == set(sensitivity.conv_names(model).values())
     assert all(db > result.all_int8_db for db in result.alone_db.values())  # one layer costs less than all
     assert result.float_layers == [] and result.chosen_db == result.all_int8_db
@@ -61,9 +79,33 @@ def test_a_broken_layer_is_found_and_kept_float(tiny_config, tiny_weights):
     with torch.no_grad():
         conv.weight[:, 2, 0, 0] = 1e4 * conv.weight.abs().amax()
     samples = sensitivity.sample_inputs(model, _images(blue=False))
-    result = sensitivity.measure(model, samples, activations=False, target_db=200.0, max_float_share=0.2)
+    result = sensitivity.measure(model, samples, activations="none", target_db=200.0, max_float_share=0.2)
     worst = min(result.alone_db, key=result.alone_db.get)
     assert worst == "encoder.layers.0" and result.float_layers[0] == worst
     assert result.chosen_db > result.all_int8_db
     assert 0.0 < result.float_mac_share <= 0.2               # the cap holds even when the target is not met
     assert result.chosen_db < 200.0 and math.isfinite(result.chosen_db)
+
+
+def test_a_repeated_sweep_is_reused_only_for_the_same_model_and_samples(tiny_config, tiny_weights, monkeypatch):
+    """export.all and the suite quantize one model several times in a process: the per-layer sweep is kept by
+    content, so a different weight (or sample, or scheme) is measured afresh."""
+    model = elir_mobile.load_model(config=tiny_config, checkpoint=tiny_weights)
+    samples = sensitivity.sample_inputs(model, _images())
+    first = sensitivity.measure(model, samples, activations="none", target_db=0.0)
+    simulations = []
+
+    class Counted(sensitivity._Simulation):
+        def __init__(self, *args, **kwargs):
+            simulations.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(sensitivity, "_Simulation", Counted)
+    again = sensitivity.measure(model, samples, activations="none", target_db=0.0)
+    assert again.alone_db == first.alone_db and len(simulations) == 1      # only the all-int8 simulation ran
+    with torch.no_grad():
+        model.encoder.layers[0].weight.mul_(2.0)
+    simulations.clear()
+    changed = sensitivity.measure(model, samples, activations="none", target_db=0.0)
+    assert len(simulations) == len(first.alone_db) + 2                     # ranges, every layer, all-int8
+    assert changed.alone_db != first.alone_db
