@@ -235,4 +235,5 @@ def test_full_size_sr_conversion(tmp_path, precision):
     if precision in SENSITIVITY_MARGIN_DB:  # every conv the measurement kept float was found in the flatbuffer
         quantization = card["quantization"]
         assert quantization["sensitivity"]["float_mac_share"] <= MAX_FLOAT_MAC_SHARE
-        assert quantization["fp32_convs"] and min(quantization["fp32_convs"].values()) >= 1
+        assert set(quantization.get("fp32_convs", {})) == set(quantization["sensitivity"]["float_layers"])
+        assert min(quantization.get("fp32_convs", {}).values(), default=1) >= 1
