@@ -4,10 +4,11 @@ in float differs (and Core ML passes its own decompressed weights, so palettes a
 
 Each convolution is simulated in int8 alone (weights fake-quantized symmetrically per output channel, and its
 activations as the backend quantizes them, see `ACTIVATIONS`, over the ranges seen on the sample) and the PSNR of
-the model's output against float is recorded.  Quantization noise of different layers is nearly independent, so its energy adds up:
-layers are kept float in order of error per MAC (or per parameter, for weight compression: the most error removed
-for the least float compute or size) until the predicted sum over the remaining layers meets the target; a
-simulation with all of those quantized at once confirms it (and keeps more layers where it falls short).
+the model's output against float is recorded.  Quantization noise of different layers is nearly independent, so
+its energy adds up: layers are kept float in order of error per MAC (or per parameter, for weight compression:
+the most error removed for the least float compute or size) until the predicted sum over the remaining layers
+meets the target; a simulation with all of those quantized at once confirms it (and keeps more layers where it
+falls short).
 
 Convolutions are intercepted as `F.conv2d` / `F.conv_transpose2d` calls and identified by their weight tensor, so
 the convs the U-Net calls functionally (with per-step time biases) are covered, and a U-Net conv counts once for
@@ -106,6 +107,7 @@ class Sensitivity:
     alone_db: dict[str, float]              # output PSNR with only this layer in int8
     macs: dict[str, int]
     params: dict[str, int]
+    cost: str = "macs"                      # what a float layer costs: "macs" or "params"
     float_layers: list[str] = field(default_factory=list)
     all_int8_db: float = math.inf           # simulated, every layer in int8
     chosen_db: float = math.inf             # simulated, every layer but `float_layers` in int8
@@ -125,7 +127,8 @@ class Sensitivity:
             "method": (f"per-layer int8 simulation in float PyTorch on {self.samples} calibration crop(s) of "
                        f"{CROP} px: each conv alone with int8 weights (per output channel)"
                        f"{_ACTIVATION_WORDS[self.activations]}; layers kept float, most error "
-                       f"per MAC first, until the simulation with all others in int8 reaches the target"),
+                       f"per {'MAC' if self.cost == 'macs' else 'parameter'} first, until the simulation with all "
+                       f"others in int8 reaches the target"),
             "target_db": round(self.target_db, 2),
             "simulated_all_int8_db": _round(self.all_int8_db),
             "simulated_db": _round(self.chosen_db),
@@ -206,7 +209,7 @@ def measure(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], *, ac
     result = Sensitivity(activations=activations, target_db=target_db,
                          alone_db={n: _mse_to_db(e) for n, e in alone.items()},
                          macs={n: record[n]["macs"] for n in layers}, params={n: record[n]["params"] for n in layers},
-                         samples=len(samples))
+                         cost=cost, samples=len(samples))
     result.all_int8_db = _mse_to_db(mse(layers))
     result.chosen_db = result.all_int8_db
     order = sorted(layers, key=lambda n: -alone[n] / max(weight[n], 1))
@@ -243,8 +246,7 @@ def _fingerprint(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], 
 
 
 def measure_job(job, *, target_db: float, max_float_share: float, activations: str = "affine-inputs",
-                cost: str = "macs",
-                replacements: dict[str, torch.Tensor] | None = None) -> Sensitivity:
+                cost: str = "macs", replacements: dict[str, torch.Tensor] | None = None) -> Sensitivity:
     """`measure` for an export job (`export.pipeline.ExportJob`): its float ELIR model on crops of its calibration
     images, with the progress lines every exporter prints."""
     job.log(f"measuring per-layer int8 sensitivity ({SAMPLES} crops of {CROP} px)")

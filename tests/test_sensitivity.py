@@ -57,6 +57,9 @@ def test_core_ml_scheme_costs_more_than_its_weights_alone(model_and_samples):
     assert runs["symmetric-io"].all_int8_db < runs["none"].all_int8_db
     assert all(runs["symmetric-io"].alone_db[n] <= db for n, db in runs["none"].alone_db.items())
     assert "symmetric" in runs["symmetric-io"].card()["method"]
+    assert "per MAC" in runs["none"].card()["method"]
+    by_size = sensitivity.measure(model, samples, activations="none", target_db=0.0, cost="params")
+    assert "per parameter" in by_size.card()["method"]                # Core ML's choice is by weight size
     with pytest.raises(ValueError, match="activations must be one of"):
         sensitivity.measure(model, samples, activations="int4", target_db=0.0)
 
