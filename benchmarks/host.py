@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from benchmarks.artifacts import Artifact, find_artifacts
 from benchmarks.device.stats import summarize
+from elir_mobile.artifacts import Artifact, find_artifacts, read_card
 from elir_mobile.errors import exit_code
 
 
@@ -37,8 +37,9 @@ def model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, help="weight file; default: the released weights")
     parser.add_argument("--test-weights", action="store_true", help="full-size random test weights")
     parser.add_argument("--tiny", action="store_true", help="fixture-size architecture with test weights")
+    parser.add_argument("--weights-seed", type=int, default=0, help="seed of the --test-weights / --tiny recipe")
     parser.add_argument("--image-size", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the eager model's baked noise and the images")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,13 +55,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def float_weights(args: argparse.Namespace):
+    """The float model these options name, with its provenance (`export.pipeline.Weights`)."""
+    from export.pipeline import load_weights
+
+    return load_weights(argparse.Namespace(**{**vars(args), "noise": "fixed"}))
+
+
 def float_baked(args: argparse.Namespace):
     """The eager float baked sampler the artifacts are compared with."""
     import elir_mobile
-    from export.pipeline import load_for_export
 
-    model = load_for_export(argparse.Namespace(**{**vars(args), "noise": "fixed"}))
-    return elir_mobile.baked(model, "fixed", seed=args.seed, image_size=args.image_size).eval()
+    return elir_mobile.baked(float_weights(args).model, "fixed", seed=args.seed, image_size=args.image_size).eval()
 
 
 def eager_runner(baked) -> tuple[Callable, list[np.ndarray]]:
@@ -108,32 +114,25 @@ def stage_breakdown(baked, runs: int) -> dict[str, float]:
                 fn()
                 samples.append((time.perf_counter() - start) * 1e3)
             out[name] = float(np.median(samples))
+    out["encode"] = out["encoder"] + out["coarse"]  # what a .pte's encode method does
     out["unet_all_steps"] = out["unet_step"] * baked.K
     return out
 
 
-def pte_stage_breakdown(artifact: Artifact, runs: int) -> dict[str, float] | None:
-    """Median ms of the .pte's encode / step / decode methods, where the exporter wrote them."""
-    from executorch.runtime import Runtime
+def pte_stage_breakdown(artifact: Artifact, runs: int, threads: int) -> dict[str, float] | None:
+    """Median ms of the .pte's encode / step_0 / decode methods, where the exporter wrote them."""
+    from elir_mobile.runtimes import load_pte, pte_methods
 
-    program = Runtime.get().load_program(artifact.path)
-    if not {"encode", "step", "decode"} <= set(program.method_names):
+    if not {"encode", "step_0", "decode"} <= set(pte_methods(artifact.path)):
         return None
-    image = torch.from_numpy(artifact.reference_inputs()[0])
+    encode, step, decode = (load_pte(artifact.path, m, threads) for m in ("encode", "step_0", "decode"))
+    inputs = artifact.reference_inputs()
+    z = encode(*inputs)
     out = {}
-    encode = program.load_method("encode")
-    step, decode = program.load_method("step"), program.load_method("decode")
-    extra = [torch.from_numpy(a) for a in artifact.reference_inputs()[1:]]
-    z = encode.execute([image, *extra])[0]
-    for name, method, inputs in (("encode", encode, [image, *extra]), ("unet_step", step, [z]),
-                                 ("decoder", decode, [z])):
-        method.execute(inputs)
-        samples = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            method.execute(inputs)
-            samples.append((time.perf_counter() - start) * 1e3)
-        out[name] = float(np.median(samples))
+    for name, method, args in (("encode", encode, inputs), ("unet_step", step, [z]), ("decoder", decode, [z])):
+        method(*args)
+        out[name] = float(np.median([time_call(method, args) for _ in range(runs)]))
+    out["unet_all_steps"] = out["unet_step"] * artifact.card["K"]
     return out
 
 
@@ -144,7 +143,7 @@ def probe(args: argparse.Namespace) -> dict:
     if args.probe == "eager":
         fn, inputs = eager_runner(float_baked(args))
     else:
-        artifact = Artifact(Path(args.probe), json.loads(Path(args.probe).read_text()))
+        artifact = read_card(args.probe)
         fn, inputs = artifact.load(args.threads), artifact.reference_inputs()
     load_ms = (time.perf_counter() - start) * 1e3
     fn(*inputs)
@@ -188,7 +187,7 @@ def benchmark(args: argparse.Namespace, argv: list[str]) -> dict:
             continue
         start = time.perf_counter()
         fn = artifact.load(args.threads)
-        rows.append({"name": artifact.name, "runtime": artifact.card["parity"].get("runtime"),
+        rows.append({"name": artifact.name, "runtime": artifact.card["parity"]["runtime"],
                      "macs": artifact.card.get("macs") or macs, "fn": fn, "inputs": artifact.reference_inputs(),
                      "load_ms": (time.perf_counter() - start) * 1e3, "probe": str(artifact.card_path),
                      "artifact": artifact})
@@ -196,7 +195,7 @@ def benchmark(args: argparse.Namespace, argv: list[str]) -> dict:
         for _ in range(args.warmup):
             row["fn"](*row["inputs"])
     samples = {row["name"]: [] for row in rows}
-    for _ in tqdm(range(args.runs), desc="interleaved runs", unit="round"):
+    for _ in tqdm(range(args.runs), desc="interleaved runs", unit="round", disable=None):
         for row in rows:
             samples[row["name"]].append(time_call(row["fn"], row["inputs"]))
     peak = matmul_peak_gmacs()
@@ -214,7 +213,7 @@ def benchmark(args: argparse.Namespace, argv: list[str]) -> dict:
     stages = {"eager": stage_breakdown(baked, max(3, args.runs // 2))}
     for row in rows[1:]:
         if row["artifact"].card["artifact"]["format"] == "pte":
-            breakdown = pte_stage_breakdown(row["artifact"], max(3, args.runs // 2))
+            breakdown = pte_stage_breakdown(row["artifact"], max(3, args.runs // 2), args.threads)
             if breakdown:
                 stages[row["name"]] = breakdown
     return {"task": args.task, "threads": args.threads, "runs": args.runs, "warmup": args.warmup,

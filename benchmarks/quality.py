@@ -29,7 +29,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tqdm import tqdm
 
 import elir_mobile
-from benchmarks.artifacts import Artifact, find_artifacts
+from elir_mobile.artifacts import Artifact, find_artifacts
 from benchmarks.host import model_arguments, publish
 from elir_mobile.atomic import write_bytes
 from elir_mobile.degradations import degrade
@@ -158,30 +158,31 @@ def grid(rows: list[list[tuple[str, np.ndarray]]], path: Path) -> None:
 
 
 def evaluate(args: argparse.Namespace) -> tuple[dict, list]:
-    from export.pipeline import load_for_export
+    from benchmarks.host import float_weights
 
     torch.set_num_threads(args.threads)
     task = get_task(args.task)
-    model = load_for_export(argparse.Namespace(**{**vars(args), "noise": "fixed"}))
-    size = args.image_size or model.image_size
-    reference = FloatReference(model, size)
+    weights = float_weights(args)
+    size = args.image_size or weights.model.image_size
+    reference = FloatReference(weights.model, size)
     artifacts, skipped = [], []
     for artifact in find_artifacts(args.artifacts, task.name) if args.artifacts else []:
         reason = artifact.host_runtime_missing() or (
-            None if artifact.card["image_size"] == size else f"exported for {artifact.card['image_size']} px")
+            None if artifact.card["image_size"] == size else f"exported for {artifact.card['image_size']} px") or (
+            None if artifact.card["weights"]["sha256"] == weights.sha256 or weights.sha256_of != artifact.card[
+                "weights"]["sha256_of"] else "exported from other weights than the float model compared here")
         if reason:
             skipped.append({"artifact": artifact.name, "reason": reason})
         else:
             artifacts.append((artifact, artifact.load(args.threads)))
     per_image, grid_rows = [], []
-    for name, lq, hq in tqdm(pairs(args, task, size), desc="images", unit="img"):
+    for name, lq, hq in tqdm(pairs(args, task, size), desc="images", unit="img", disable=None):
         float_out = reference(lq, args.seed)
         entry = {"image": name, "lq": scores(lq[0].numpy(), hq[0].numpy()),
                  "float": scores(float_out, hq[0].numpy()), "artifacts": {}}
         row = [("LQ", lq[0].numpy()), ("float", float_out)]
         for artifact, run in artifacts:
-            seed = artifact.card.get("seed", 0)
-            ref = reference.baked(artifact.card["noise_mode"], seed)
+            ref = reference.baked(artifact.card["noise_mode"], artifact.card["export"]["seed"])
             noise = ref.noise if artifact.card["noise_mode"] == "fixed" else reference.noise(args.seed)
             out = artifact_output(artifact, run(*artifact_inputs(artifact, lq, noise)))
             with torch.no_grad():

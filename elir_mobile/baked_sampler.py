@@ -13,9 +13,8 @@ from torch import nn
 
 from .errors import ElirError
 from .model import ELIR
+from .tasks import NOISE_MODES
 from .unet import VelocityUNet
-
-NOISE_MODES = ("fixed", "input", "zero")
 
 
 class EulerStep(nn.Module):

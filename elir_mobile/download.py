@@ -36,7 +36,7 @@ def download(url: str, dest: Path, *, timeout: float = 60.0) -> Path:
             expected = response.headers.get("Content-Length")
             total = int(expected) if expected else None
             received = 0
-            with tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {dest.name}") as bar:
+            with tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {dest.name}", disable=None) as bar:
                 while chunk := response.read(1 << 20):
                     out.write(chunk)
                     received += len(chunk)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 RELEASE_BASE_URL = "https://github.com/eladc-git/ELIR/releases/download/v1.0"
 # The ELIR weights are released by their authors under this license (upstream repository's LICENSE).
 WEIGHTS_LICENSE = "Apache-2.0 (ELIR reference weights, eladc-git/ELIR)"
+# How an exported sampler gets its latent noise (see `elir_mobile.baked_sampler`).
+NOISE_MODES = ("fixed", "input", "zero")
 
 
 def architecture(*, unet_hid: int, n_mid_blocks: int, image_size: int, K: int) -> dict:

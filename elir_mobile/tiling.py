@@ -78,7 +78,7 @@ def run_tiled(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], image: t
     out = torch.zeros(1, 3, padded_h, padded_w)
     weight = torch.zeros(1, 1, padded_h, padded_w)
     s = LATENT_STRIDE
-    with tqdm(total=len(ys) * len(xs), desc="tiles", unit="tile", disable=not progress) as bar:
+    with tqdm(total=len(ys) * len(xs), desc="tiles", unit="tile", disable=None if progress else True) as bar:
         for y in ys:
             for x in xs:
                 crop = padded[..., y:y + tile, x:x + tile]

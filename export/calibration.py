@@ -60,18 +60,26 @@ def random_crop(img: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     return img[:, top: top + side, left: left + side]
 
 
-def degraded_images(degradation: str, size: int, count: int, seed: int,
-                    calibration_dir: str | Path | None = None, progress: bool = True) -> list[torch.Tensor]:
-    """`count` model inputs (1, 3, size, size): crops of the source images in turn, each degraded."""
+def degraded_samples(degradation: str, size: int, count: int, seed: int,
+                     calibration_dir: str | Path | None = None, progress: bool = True) -> list[tuple[str, torch.Tensor]]:
+    """`count` (source name, model input (1, 3, size, size)) pairs: random crops of the source images in turn,
+    each degraded."""
     from tqdm import tqdm
 
     sources = source_images(calibration_dir)
     rng = np.random.default_rng(seed)
     out = []
-    for i in tqdm(range(count), desc="calibration images", unit="img", disable=not progress, leave=False):
-        _, img = sources[i % len(sources)]
-        out.append(degrade(degradation, random_crop(img, rng), rng, size)[None])
+    bar = tqdm(range(count), desc="calibration images", unit="img", disable=None if progress else True, leave=False)
+    for i in bar:
+        name, img = sources[i % len(sources)]
+        out.append((name, degrade(degradation, random_crop(img, rng), rng, size)[None]))
     return out
+
+
+def degraded_images(degradation: str, size: int, count: int, seed: int,
+                    calibration_dir: str | Path | None = None, progress: bool = True) -> list[torch.Tensor]:
+    """The model inputs of `degraded_samples`."""
+    return [x for _, x in degraded_samples(degradation, size, count, seed, calibration_dir, progress)]
 
 
 def latent_noise(shape: tuple[int, ...], sigma_s: float, seed: int) -> torch.Tensor:

@@ -1,28 +1,31 @@
-"""The export pipeline every target shares; a target only supplies a `Backend`.
+"""The export pipeline every target shares; a target (`export.target.Target`) supplies only its own steps.
 
-``python -m export.<target> --task T [...]`` calls `main(backend)`, which:
+``python -m export.<target> --task T [...]`` (`export.cli`) calls `export(target, args)`, which:
 
-1. parses the common options (`build_parser`) plus the backend's own (`Backend.add_arguments`);
-2. builds the baked sampler (`elir_mobile.baked`) from the task and checkpoint, optionally NHWC-wrapped;
-3. makes the reference inputs (a degraded photo crop, seeded noise) and the eager float reference output;
-4. calls `Backend.convert(job)`, which writes its artifact into ``job.workdir`` (asking ``job.calibration()`` for
-   calibration batches when it quantizes);
-5. runs the artifact in the target's real runtime (`Backend.run`) on the reference inputs, computes PSNR and max
-   abs error against the eager reference and enforces `Backend.gate_db` (failure: `GateFailure`, exit 1, nothing
-   kept);
-6. writes the artifact, extra files, reference vectors and the model card into ``--out`` (temp dir in the same
-   folder, then ``os.replace``; the card last), and prints a summary table.
+1. loads the weights (`load_weights`: released file, a checkpoint, or the recipe's test weights) and builds the
+   baked sampler (`elir_mobile.baked`), NHWC-wrapped where the artifact's layout asks;
+2. makes the parity cases: `PARITY_CASES` crops of different photos, degraded the task's way, with seeded noise,
+   and the eager float outputs for them;
+3. converts: the target's float program (reused within a process across precisions), the shared per-layer
+   sensitivity where the target's precision quantizes, then the target's quantize / compress / lower step;
+4. runs the artifact on every case in the target's runtime (real, or a stated emulation; or not at all, said in
+   the card) and gates the worst case against `export.gates` (or ``--gate-db``); below the gate nothing is kept
+   (exit 1), unless ``--keep-failed DIR``;
+5. writes the artifact, extra files, the first case's reference vectors and the model card, validated against
+   ``card.schema.json``, into ``--out`` (temp dir in the same folder, then ``os.replace``; the card last).
 
-Programmatic use (tests, notebooks): ``export(backend, parse_args(backend, argv), config=cfg, checkpoint=sd)``
-exports an in-memory model without touching the network.  From the command line, ``--test-weights`` (full-size
-recipe weights) and ``--tiny`` (fixture-size architecture) do the same for users without weight files.
+Programmatic use (tests, notebooks): ``export(target, cli.parse_args(target, argv), config=cfg, checkpoint=sd)``
+exports an in-memory model without touching the network.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import math
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -30,87 +33,76 @@ import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 import elir_mobile
-from elir_mobile.baked_sampler import NOISE_MODES
+from elir_mobile.checkpoint import to_file_keys
 from elir_mobile.errors import ElirError
-from elir_mobile.tasks import TASKS, Task, get_task
+from elir_mobile.tasks import Task, get_task
 
 from . import calibration as calib
-from .card import SCHEMA_VERSION, finite_or_none, sha256_of, size_of, tensor_spec, versions
+from . import card as cards
+from . import sensitivity
+from .target import Conversion, GateFailure, RuntimeInfo, Target
 
-LAYOUTS = ("nchw", "nhwc")
-
-
-class GateFailure(Exception):
-    """The artifact's output differs from the eager float model by more than its precision allows (exit 1)."""
-
-
-class RuntimeUnavailable(Exception):
-    """The target's runtime cannot execute the artifact on this machine (e.g. Core ML on Linux, a phone GPU).
-
-    The card then records why in ``runtime_notes`` and the parity figures as null: never a faked run."""
+# Parity is scored on this many reference inputs (different photos, the task's degradation, seeded noise).
+PARITY_CASES = 3
+PARITY_SEED_OFFSET = 10_000
+PARITY_THREADS = 2
 
 
 @dataclass
-class Conversion:
-    """What `Backend.convert` returns: the artifact (inside ``job.workdir``) and what the card says about it."""
+class Weights:
+    """A loaded model and where its weights came from (the card's ``weights`` record)."""
 
-    artifact: Path
-    backend: str                                   # card "artifact.backend", e.g. "xnnpack", "mlprogram"
-    op_placement: dict
-    op_audit: dict                                 # {"op_counts": {...}, "flagged": [...]}
-    quantization: dict | None = None               # per-layer choices, or None for float artifacts
-    compression: str | None = None
-    extra_files: list[Path] = field(default_factory=list)  # e.g. a BundledProgram, also inside job.workdir
-    runtime_notes: str = ""
+    model: nn.Module
+    source: str                  # released | checkpoint | test-weights | tiny | in-memory
+    file: str | None
+    sha256: str
+    sha256_of: str               # file | state_dict
+    seed: int | None
+
+    def card(self) -> dict:
+        return {"source": self.source, "file": self.file, "sha256": self.sha256, "sha256_of": self.sha256_of,
+                "seed": self.seed}
 
 
-class Backend:
-    """One export target.  Subclasses set the class attributes and implement `convert` and `run`."""
+def state_dict_sha256(model: nn.Module) -> str:
+    """Every tensor of the model's state dict, in the released file's key order, names and bytes."""
+    digest = hashlib.sha256()
+    for key, tensor in to_file_keys(model.state_dict()).items():
+        digest.update(key.encode())
+        digest.update(tensor.detach().contiguous().cpu().numpy().tobytes())
+    return digest.hexdigest()
 
-    name = "base"              # the module name: python -m export.<name>
-    format = ""                # card "artifact.format": pte | mlpackage | tflite
-    suffix = ""                # artifact file suffix, with the dot
-    runtime = ""               # what `run` executes the artifact with, for the card
-    precisions: tuple[str, ...] = ("fp32",)
-    layouts: tuple[str, ...] = ("nchw",)
-    description = ""
 
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        """Add target-specific options (the common ones are already there)."""
+def load_weights(args: argparse.Namespace, config: dict | None = None, checkpoint: Any = None) -> Weights:
+    """The ELIR model the options ask for (in-memory `config` + `checkpoint` win over the CLI flags)."""
+    from elir_mobile.testing import make_test_weights, tiny_config
 
-    def validate(self, args: argparse.Namespace) -> None:
-        """Reject unusable option combinations early (raise ElirError), before any model is built."""
+    task = get_task(args.task)
+    if config is not None:
+        model = elir_mobile.load_model(config=config, checkpoint=checkpoint)
+        return Weights(model, "in-memory", None, state_dict_sha256(model), "state_dict", None)
+    if args.tiny or args.test_weights:
+        cfg = tiny_config(args.image_size or 64) if args.tiny else task.model_config()
+        if args.tiny:
+            cfg.update(K=task.K, sigma_s=task.sigma_s)
+        model = elir_mobile.load_model(config=cfg, checkpoint=make_test_weights(cfg, seed=args.weights_seed))
+        source = "tiny" if args.tiny else "test-weights"
+        return Weights(model, source, None, state_dict_sha256(model), "state_dict", args.weights_seed)
+    if args.checkpoint is not None:
+        path, source = Path(args.checkpoint), "checkpoint"
+    else:
+        from elir_mobile.download import released_checkpoint
 
-    def artifact_stem(self, task: str, args: argparse.Namespace) -> str:
-        """File name without suffix; the card and reference vectors share it."""
-        return f"elir_{task}_{args.precision}"
-
-    def gate_db(self, precision: str) -> float:
-        """Minimum PSNR (dB) of the artifact's output against the eager float output."""
-        raise NotImplementedError
-
-    def needs_calibration(self, args: argparse.Namespace) -> bool:
-        return args.precision == "int8"
-
-    def convert(self, job: "ExportJob") -> Conversion:
-        raise NotImplementedError
-
-    def load(self, artifact: Path, threads: int = 2) -> Callable[..., np.ndarray]:
-        """The artifact loaded once in the target's real runtime with `threads` CPU threads: a callable from
-        float32 inputs (the artifact's layout) to its float32 output.  Benchmarks time these calls; raise
-        `RuntimeUnavailable` where it cannot run here."""
-        raise RuntimeUnavailable(f"no {self.format} runtime on this machine")
-
-    def run(self, artifact: Path, inputs: Sequence[np.ndarray]) -> np.ndarray:
-        """The artifact's output for `inputs` from the target's real runtime (see `load`)."""
-        return self.load(artifact)(*inputs)
+        path, source = released_checkpoint(task), "released"
+    model = elir_mobile.load_model(task.name, checkpoint=path)
+    return Weights(model, source, path.name, cards.sha256_of(path), "file", None)
 
 
 class NHWCAdapter(nn.Module):
@@ -128,31 +120,59 @@ def to_layout(t: torch.Tensor, layout: str) -> torch.Tensor:
     return t.permute(0, 2, 3, 1).contiguous() if layout == "nhwc" else t.contiguous()
 
 
+def to_nchw(inputs: tuple[torch.Tensor, ...], layout: str) -> tuple[torch.Tensor, ...]:
+    return inputs if layout == "nchw" else tuple(t.permute(0, 3, 1, 2).contiguous() for t in inputs)
+
+
+@dataclass
+class ParityCase:
+    """One reference input (artifact layout) and the eager float output for it."""
+
+    description: str
+    inputs: tuple[torch.Tensor, ...]
+    expected: torch.Tensor
+
+
 @dataclass
 class ExportJob:
-    """Everything a backend's `convert` may use.
+    """Everything a target's steps may use.
 
-    `module` is the float eager model in the artifact's layout (its inputs: `example_inputs`); `baked` is the
-    underlying NCHW `BakedSampler` (encode / step / decode / euler) for backends that export its pieces.
-    `reference_inputs` / `expected` are the parity vectors (artifact layout).  Files go into `workdir`."""
+    `module` is the float eager model in the artifact's layout (inputs: `example_inputs`); `baked` the NCHW
+    `BakedSampler` underneath (encode / step / decode), `model` the `ELIR` it was baked from.  `cases` are the
+    parity inputs; `reference_inputs` / `expected` the first of them.  `sensitivity` is the shared measurement
+    (set before `Target.finish` when the precision quantizes).  Files go into `workdir`."""
 
     task: Task
     args: argparse.Namespace
-    model: nn.Module
+    weights: Weights
     baked: nn.Module
     module: nn.Module
     layout: str
     image_size: int
     example_inputs: tuple[torch.Tensor, ...]
-    reference_inputs: tuple[torch.Tensor, ...]
-    expected: torch.Tensor
+    cases: list[ParityCase]
     workdir: Path
     stem: str
     progress: bool = True
+    sensitivity: Any = None
+    float_reused: bool = False
+    scratch: dict = field(default_factory=dict)  # what a target's steps hand each other within one export
+
+    @property
+    def model(self) -> nn.Module:
+        return self.weights.model
 
     @property
     def precision(self) -> str:
         return self.args.precision
+
+    @property
+    def reference_inputs(self) -> tuple[torch.Tensor, ...]:
+        return self.cases[0].inputs
+
+    @property
+    def expected(self) -> torch.Tensor:
+        return self.cases[0].expected
 
     def log(self, msg: str) -> None:
         """A progress line on stderr (stdout carries the summary)."""
@@ -161,110 +181,33 @@ class ExportJob:
 
     @cached_property
     def calibration_nchw(self) -> list[tuple[torch.Tensor, ...]]:
-        return _calibration_batches(self, "nchw")
+        args = self.args
+        self.log(f"calibration: {args.calibration_images} images from "
+                 f"{args.calibration_dir or 'scikit-image samples'}, {self.task.degradation} degradation")
+        samples = calib.degraded_samples(self.task.degradation, self.image_size, args.calibration_images,
+                                         args.seed, args.calibration_dir, progress=self.progress)
+        return [self._with_noise(x, args.seed + 1 + i) for i, (_, x) in enumerate(samples)]
+
+    def _with_noise(self, x: torch.Tensor, seed: int) -> tuple[torch.Tensor, ...]:
+        if self.baked.noise_mode != "input":
+            return (x,)
+        return x, calib.latent_noise(tuple(self.baked.example_inputs()[1].shape), self.baked.sigma_s, seed)
 
     def calibration(self, layout: str | None = None) -> list[tuple[torch.Tensor, ...]]:
         """Calibration input tuples (image[, noise]) in `layout` (default: the artifact's): degraded crops of
         the user's ``--calibration-dir`` or scikit-image's shipped photos, seeded by ``--seed``."""
-        batches = self.calibration_nchw
         layout = layout or self.layout
-        return batches if layout == "nchw" else [tuple(to_layout(t, layout) for t in b) for b in batches]
-
-
-def _calibration_batches(job: ExportJob, layout: str) -> list[tuple[torch.Tensor, ...]]:
-    args = job.args
-    job.log(f"calibration: {args.calibration_images} images from "
-            f"{args.calibration_dir or 'scikit-image samples'}, {job.task.degradation} degradation")
-    images = calib.degraded_images(job.task.degradation, job.image_size, args.calibration_images, args.seed,
-                                   args.calibration_dir, progress=job.progress)
-    batches = []
-    for i, x in enumerate(images):
-        inputs = (x,)
-        if job.baked.noise_mode == "input":
-            inputs += (calib.latent_noise(_noise_shape(job.baked), job.baked.sigma_s, args.seed + 1 + i),)
-        batches.append(tuple(to_layout(t, layout) for t in inputs))
-    return batches
-
-
-def _noise_shape(baked) -> tuple[int, ...]:
-    return tuple(baked.example_inputs()[1].shape)
+        return [tuple(to_layout(t, layout) for t in b) for b in self.calibration_nchw]
 
 
 @dataclass
 class ExportResult:
-    """Paths written (all in ``--out``) and the model card as written."""
+    """Paths written (all in the output folder) and the model card as written."""
 
     artifact: Path
     card_path: Path
     card: dict
     files: list[Path]
-
-
-# ---------------------------------------------------------------------------------------------- arguments
-
-
-def build_parser(backend: Backend) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=f"python -m export.{backend.name}", description=backend.description or None,
-        epilog="Without --checkpoint the task's released weights are used (downloaded once). "
-               "--test-weights / --tiny need no weight file: random weights made by the fixtures' recipe, "
-               "for trying the exporter (they check arithmetic, not restoration quality).")
-    p.add_argument("--task", required=True, choices=sorted(TASKS), help="which released configuration")
-    w = p.add_mutually_exclusive_group()
-    w.add_argument("--checkpoint", type=Path, help="weights file (.pth, .ckpt or .safetensors)")
-    w.add_argument("--test-weights", action="store_true",
-                   help="full-size seeded test weights (fixtures README recipe) instead of a checkpoint")
-    w.add_argument("--tiny", action="store_true",
-                   help="the small fixture architecture with test weights (64 px by default): a quick try")
-    p.add_argument("--precision", choices=backend.precisions, default=backend.precisions[0])
-    p.add_argument("--noise", choices=NOISE_MODES, default="fixed",
-                   help="input: the artifact takes the latent noise as its 2nd input; fixed: one baked seeded "
-                        "noise tensor; zero: no noise (default: %(default)s)")
-    p.add_argument("--layout", choices=backend.layouts, default=backend.layouts[0],
-                   help="tensor layout of the artifact's inputs and output (default: %(default)s)")
-    p.add_argument("--image-size", type=int, help="fixed input size N x N, a multiple of 32 (default: the task's)")
-    p.add_argument("--calibration-dir", type=Path,
-                   help="folder of clean images for calibration (default: scikit-image's sample photos)")
-    p.add_argument("--calibration-images", type=int, default=16, help="calibration crops (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="seed for crops, degradations and noise")
-    p.add_argument("--out", type=Path, default=Path("artifacts"), help="output folder (default: %(default)s)")
-    p.add_argument("--quiet", action="store_true", help="no progress output (the summary is still printed)")
-    backend.add_arguments(p)
-    return p
-
-
-def parse_args(backend: Backend, argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Parse and validate; bad values raise ElirError (argparse's own usage errors exit 2 as usual)."""
-    args = build_parser(backend).parse_args(argv)
-    if args.image_size is not None and (args.image_size <= 0 or args.image_size % 32):
-        raise ElirError(f"--image-size must be a positive multiple of 32, got {args.image_size}")
-    if args.calibration_images < 1:
-        raise ElirError("--calibration-images must be at least 1")
-    if args.checkpoint is not None and not args.checkpoint.is_file():
-        raise ElirError(f"checkpoint {args.checkpoint} does not exist")
-    if args.calibration_dir is not None and not args.calibration_dir.is_dir():
-        raise ElirError(f"--calibration-dir {args.calibration_dir} is not a directory")
-    backend.validate(args)
-    return args
-
-
-# ---------------------------------------------------------------------------------------------- the pipeline
-
-
-def load_for_export(args: argparse.Namespace, config: dict | None = None, checkpoint: Any = None):
-    """The ELIR model the options ask for (in-memory `config` + `checkpoint` win over the CLI flags)."""
-    from elir_mobile.testing import make_test_weights, tiny_config
-
-    task = get_task(args.task)
-    if config is not None:
-        return elir_mobile.load_model(config=config, checkpoint=checkpoint)
-    if args.tiny:
-        cfg = tiny_config(args.image_size or 64)
-        cfg.update(K=task.K, sigma_s=task.sigma_s)
-        return elir_mobile.load_model(config=cfg, checkpoint=make_test_weights(cfg, seed=args.seed))
-    if args.test_weights:
-        return elir_mobile.load_model(task.name, checkpoint=make_test_weights(task.name, seed=args.seed))
-    return elir_mobile.load_model(task.name, checkpoint=args.checkpoint)
 
 
 def count_macs(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> int:
@@ -278,80 +221,179 @@ def count_macs(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> int:
 
 
 def parity(expected: np.ndarray, actual: np.ndarray) -> dict:
-    """PSNR (dB, peak 1) and max abs error of two outputs, both clamped to [0, 1] first."""
+    """PSNR (dB, peak 1), MSE and max abs error of two outputs, both clamped to [0, 1] first."""
     a = np.clip(np.asarray(expected, dtype=np.float64), 0.0, 1.0)
     b = np.clip(np.asarray(actual, dtype=np.float64), 0.0, 1.0)
     if a.shape != b.shape:
         raise GateFailure(f"runtime output shape {b.shape} != expected {a.shape}")
+    if not np.all(np.isfinite(b)):
+        raise GateFailure("the artifact's output is not finite (an overflow at reduced precision?); export it at a "
+                          "higher precision")
     mse = float(np.mean((a - b) ** 2))
-    return {"psnr_db": math.inf if mse == 0 else 10.0 * math.log10(1.0 / mse),
-            "max_abs_err": float(np.max(np.abs(a - b)))}
+    return {"psnr_db": _mse_to_db(mse), "mse": mse, "max_abs_err": float(np.max(np.abs(a - b)))}
 
 
-def prepare_job(backend: Backend, args: argparse.Namespace, workdir: Path, *, config: dict | None = None,
-                checkpoint: Any = None, progress: bool = True) -> ExportJob:
-    """Build the model, the baked module in the artifact's layout and the parity reference."""
+def _mse_to_db(mse: float) -> float:
+    return math.inf if mse == 0 else 10.0 * math.log10(1.0 / mse)
+
+
+def prepare_job(target: Target, args: argparse.Namespace, workdir: Path, weights: Weights, *,
+                progress: bool = True) -> ExportJob:
+    """The baked module in the artifact's layout and the parity cases."""
     task = get_task(args.task)
-    model = load_for_export(args, config, checkpoint)
+    model = weights.model
     image_size = args.image_size or model.image_size
     if image_size % 32:
         raise ElirError(f"image size must be a multiple of 32, got {image_size}")
     baked = elir_mobile.baked(model, noise=args.noise, seed=args.seed, image_size=image_size).eval()
     module = NHWCAdapter(baked).eval() if args.layout == "nhwc" else baked
     example = tuple(to_layout(t, args.layout) for t in baked.example_inputs())
-    ref = calib.degraded_images(task.degradation, image_size, 1, args.seed + 10_000, args.calibration_dir,
-                                progress=False)[0]
-    ref_inputs = (ref,)
-    if args.noise == "input":
-        ref_inputs += (calib.latent_noise(_noise_shape(baked), baked.sigma_s, args.seed + 10_000),)
-    ref_inputs = tuple(to_layout(t, args.layout) for t in ref_inputs)
-    with torch.no_grad():
-        expected = module(*ref_inputs)
-    return ExportJob(task=task, args=args, model=model, baked=baked, module=module, layout=args.layout,
-                     image_size=image_size, example_inputs=example, reference_inputs=ref_inputs,
-                     expected=expected, workdir=workdir, stem=backend.artifact_stem(task.name, args),
-                     progress=progress)
+    job = ExportJob(task=task, args=args, weights=weights, baked=baked, module=module, layout=args.layout,
+                    image_size=image_size, example_inputs=example, cases=[], workdir=workdir,
+                    stem=target.artifact_stem(task.name, args), progress=progress)
+    seed = args.seed + PARITY_SEED_OFFSET
+    samples = calib.degraded_samples(task.degradation, image_size, PARITY_CASES, seed, args.calibration_dir,
+                                     progress=False)
+    for i, (name, x) in enumerate(samples):
+        inputs = tuple(to_layout(t, args.layout) for t in job._with_noise(x, seed + i))
+        with torch.no_grad():
+            expected = module(*inputs)
+        noise = f", noise seed {seed + i}" if baked.noise_mode == "input" else ""
+        job.cases.append(ParityCase(f"{name} crop (seed {seed}), {task.degradation} degradation{noise}",
+                                    inputs, expected))
+    return job
+
+
+# ---------------------------------------------------------------------------------------------- converting
+
+# The last float program per target, by what decides it: the full-size tests and `export.all` quantize one
+# float conversion several times in one process.
+_FLOAT_PROGRAMS: dict[str, tuple[str, Any]] = {}
+
+
+def _float_fingerprint(target: Target, job: ExportJob) -> str | None:
+    key = target.float_key(job.args)
+    if key is None:
+        return None
+    b = job.baked
+    parts = [target.name, repr(key), job.layout, job.image_size, b.noise_mode, b.K, job.weights.sha256,
+             json.dumps(job.model.config, sort_keys=True, default=str)]
+    if b.noise_mode == "fixed":
+        parts.append(job.args.seed)
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def float_program(target: Target, job: ExportJob) -> Any:
+    fingerprint = _float_fingerprint(target, job)
+    cached = _FLOAT_PROGRAMS.get(target.name)
+    if fingerprint is not None and cached and cached[0] == fingerprint:
+        job.float_reused = True
+        job.log("reusing this process's float conversion of the same model")
+        return cached[1]
+    program = target.convert_float(job)
+    if fingerprint is not None:
+        _FLOAT_PROGRAMS[target.name] = (fingerprint, program)
+    return program
+
+
+def convert(target: Target, job: ExportJob) -> Conversion:
+    """The target's float program, the shared sensitivity where the precision quantizes, then `finish`."""
+    program = float_program(target, job)
+    scheme = target.sensitivity_scheme(job.args)
+    if scheme is not None:
+        job.sensitivity = sensitivity.measure_job(
+            job, target_db=_gate(target, job.args)[0] + scheme.margin_db, max_float_share=scheme.max_float_share,
+            activations=scheme.activations, cost=scheme.cost, replacements=target.measured_weights(job, program))
+    return target.finish(job, program)
+
+
+def _gate(target: Target, args: argparse.Namespace) -> tuple[float, str, float]:
+    """(gate in force, its source, the policy's gate)."""
+    policy = target.policy_gate_db(args)
+    if args.gate_db is not None:
+        return float(args.gate_db), "override", policy
+    return policy, "policy", policy
+
+
+# ---------------------------------------------------------------------------------------------- verifying
+
+
+def verify(target: Target, job: ExportJob, conv: Conversion, info: RuntimeInfo) -> dict:
+    """The card's ``parity`` record: every case run in the target's runtime (unless ``not_run``)."""
+    gate, source, policy = _gate(target, job.args)
+    record = {"runtime_kind": info.kind, "runtime": info.runtime, "not_run_reason": info.reason, "cases": [],
+              "min_psnr_db": None, "mean_psnr_db": None, "max_abs_err": None, "gate_db": gate,
+              "gate_source": source, "policy_gate_db": policy, "passed": None}
+    if info.kind == "not_run":
+        return record
+    run = target.load(conv.artifact, threads=PARITY_THREADS)
+    results = []
+    for case in job.cases:
+        result = parity(case.expected.numpy(), run(*(t.numpy() for t in case.inputs)))
+        results.append(result)
+        record["cases"].append({"input": case.description, "psnr_db": cards.finite_or_none(result["psnr_db"]),
+                                "max_abs_err": result["max_abs_err"]})
+    worst = min(r["psnr_db"] for r in results)
+    record.update(min_psnr_db=cards.finite_or_none(worst),
+                  mean_psnr_db=cards.finite_or_none(_mse_to_db(float(np.mean([r["mse"] for r in results])))),
+                  max_abs_err=max(r["max_abs_err"] for r in results), passed=bool(worst >= gate))
+    return record
+
+
+# ---------------------------------------------------------------------------------------------- the card
 
 
 def _write_f32(path: Path, t: torch.Tensor) -> None:
     np.ascontiguousarray(t.detach().cpu().numpy(), dtype="<f4").tofile(path)
 
 
-def _build_card(backend: Backend, job: ExportJob, conv: Conversion, par: dict | None, gate: float,
-                seconds: float, vectors: list[Path], macs: int, notes: str) -> dict:
+FORWARD = {"description": "the whole restoration: image[, noise] -> restored image in [0, 1]"}
+
+
+def build_card(target: Target, job: ExportJob, conv: Conversion, par: dict, seconds: float, vectors: list[Path],
+               macs: int) -> dict:
     names = ["image", "noise"][: len(job.reference_inputs)]
-    inputs = [tensor_spec(n, t.shape, job.layout) for n, t in zip(names, job.reference_inputs)]
-    output = tensor_spec("restored", job.expected.shape, job.layout)
+    io = conv.io or [None] * (len(names) + 1)
+    sigma = job.baked.sigma_s
+    ranges = {"image": (0.0, 1.0), "noise": (-6.0 * sigma, 6.0 * sigma)}
+    inputs = [cards.tensor_spec(n, t.shape, job.layout, ranges[n], spec)
+              for n, t, spec in zip(names, job.reference_inputs, io)]
+    output = cards.tensor_spec("restored", job.expected.shape, job.layout, (0.0, 1.0), io[-1])
+    forward = {"inputs": [t["name"] for t in inputs], "outputs": [output["name"]], **FORWARD}
     params = sum(p.numel() for p in {id(p): p for p in job.baked.parameters()}.values())
+    layout = job.layout.upper()
     return {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": cards.SCHEMA_VERSION,
         "task": job.task.name,
         "K": job.baked.K,
-        "sigma_s": job.baked.sigma_s,
+        "sigma_s": sigma,
         "noise_mode": job.baked.noise_mode,
         "image_size": job.image_size,
-        "artifact": {"file": conv.artifact.name, "format": backend.format, "backend": conv.backend,
+        "weights": job.weights.card(),
+        "export": {"seed": job.args.seed, "target": target.name,
+                   "command": f"python -m export.{target.name} {shlex.join(getattr(job.args, 'argv', []))}".strip(),
+                   "conversion_seconds": round(seconds, 2), "reused_float_conversion": job.float_reused},
+        "artifact": {"file": conv.artifact.name, "format": target.format, "backend": conv.backend,
                      "precision": job.precision, "compression": conv.compression,
-                     "size_bytes": size_of(conv.artifact), "sha256": sha256_of(conv.artifact)},
+                     "size_bytes": cards.size_of(conv.artifact), "sha256": cards.sha256_of(conv.artifact),
+                     "methods": {"forward": forward, **(conv.methods or {})}},
         "inputs": inputs,
         "outputs": [output],
         "parameters": params,
         "macs": macs,
-        "parity": {"psnr_db": finite_or_none(par["psnr_db"]) if par else None,
-                   "max_abs_err": par["max_abs_err"] if par else None,
-                   "gate_db": gate, "runtime": backend.runtime, "passed": True if par else None},
-        "op_placement": conv.op_placement,
+        "parity": par,
+        "placement": {"measure": target.placement_measure, "definition": target.placement_definition,
+                      **conv.placement},
         "op_audit": conv.op_audit,
         "quantization": conv.quantization,
-        "conversion_seconds": round(seconds, 2),
-        "versions": versions(),
+        "versions": cards.versions(),
         "reference_vectors": {
             "dtype": "float32", "byte_order": "little",
-            "inputs": [{"file": p.name, "shape": list(t.shape), "layout": job.layout.upper()}
+            "inputs": [{"file": p.name, "shape": list(t.shape), "layout": layout}
                        for p, t in zip(vectors[:-1], job.reference_inputs)],
-            "output": {"file": vectors[-1].name, "shape": list(job.expected.shape), "layout": job.layout.upper()},
+            "output": {"file": vectors[-1].name, "shape": list(job.expected.shape), "layout": layout},
         },
-        "runtime_notes": notes,
+        "runtime_notes": conv.runtime_notes,
     }
 
 
@@ -366,66 +408,59 @@ def _publish(src: Path, dst: Path) -> None:
         os.replace(src, dst)
 
 
-def refuse_foreign_card(card: Path, artifact: str) -> None:
-    """Targets share file stems (``elir_sr_fp16`` is a Core ML and a LiteRT name): never let one export overwrite
-    the model card and reference vectors of another target's artifact in the same folder."""
-    import json
-
-    if not card.is_file():
-        return
+def _make_dir(path: Path) -> bool:
+    """Create `path` (and parents); True if it did not exist before."""
+    created = not path.exists()
     try:
-        owner = json.loads(card.read_text()).get("artifact", {}).get("file")
-    except (ValueError, UnicodeDecodeError, AttributeError):
-        owner = None
-    if owner and owner != artifact:
-        raise ElirError(f"{card} is the model card of {owner}; writing {artifact} there would replace it: "
-                        f"export into another --out folder")
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ElirError(f"cannot create output folder {path}: {e.strerror}") from None
+    return created
 
 
-def export(backend: Backend, args: argparse.Namespace, *, config: dict | None = None, checkpoint: Any = None,
-           progress: bool | None = None) -> ExportResult:
+def export(target: Target, args: argparse.Namespace, *, config: dict | None = None, checkpoint: Any = None,
+           weights: Weights | None = None, progress: bool | None = None) -> ExportResult:
     """Run the whole pipeline (see the module docstring).  Raises ElirError (user error), GateFailure."""
-    import json
-
     progress = not args.quiet if progress is None else progress
     out = Path(args.out)
-    stem = backend.artifact_stem(args.task, args)
-    refuse_foreign_card(out / f"{stem}.json", f"{stem}{backend.suffix}")
-    created = not out.exists()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ElirError(f"cannot create output folder {out}: {e.strerror}") from None
+    created = _make_dir(out)
     workdir = Path(tempfile.mkdtemp(prefix=".elir-export-", dir=out))
     try:
-        job = prepare_job(backend, args, workdir, config=config, checkpoint=checkpoint, progress=progress)
+        weights = weights or load_weights(args, config, checkpoint)
+        job = prepare_job(target, args, workdir, weights, progress=progress)
         job.log(f"baked sampler: K={job.baked.K}, {job.image_size}px, noise={job.baked.noise_mode}, "
-                f"layout={job.layout}; converting with {backend.name} ({args.precision})")
+                f"layout={job.layout}; converting with {target.name} ({args.precision})")
         macs = count_macs(job.module, job.example_inputs)
         start = time.perf_counter()
-        conv = backend.convert(job)
+        conv = convert(target, job)
         seconds = time.perf_counter() - start
-        job.log(f"converted in {seconds:.1f} s; checking parity with {backend.runtime}")
-        gate = backend.gate_db(args.precision)
-        notes = conv.runtime_notes
-        try:
-            actual = backend.run(conv.artifact, [t.numpy() for t in job.reference_inputs])
-            par = parity(job.expected.numpy(), actual)
-        except RuntimeUnavailable as e:
-            par, notes = None, " ".join(filter(None, [notes, f"not run here: {e}"]))
-        if par is not None and not par["psnr_db"] >= gate:
-            raise GateFailure(f"parity gate failed for {conv.artifact.name}: PSNR {par['psnr_db']:.2f} dB < "
-                              f"{gate} dB (max abs err {par['max_abs_err']:.3g}); nothing written")
+        info = target.runtime(args)
+        job.log(f"converted in {seconds:.1f} s; " + (f"checking parity on {len(job.cases)} inputs with "
+                                                      f"{info.runtime}" if info.kind != "not_run" else
+                                                      f"not run here: {info.reason}"))
+        par = verify(target, job, conv, info)
+        if par["passed"] is not False:
+            target.annotate(job, conv, par)
         vectors = [workdir / f"{job.stem}.input{i}.f32" for i in range(len(job.reference_inputs))]
         vectors.append(workdir / f"{job.stem}.expected.f32")
         for p, t in zip(vectors, [*job.reference_inputs, job.expected]):
             _write_f32(p, t)
-        card = _build_card(backend, job, conv, par, gate, seconds, vectors, macs, notes)
+        card = cards.validate(build_card(target, job, conv, par, seconds, vectors, macs))
         card_tmp = workdir / f"{job.stem}.json"
         card_tmp.write_text(json.dumps(card, indent=2) + "\n")
         files = [conv.artifact, *conv.extra_files, *vectors, card_tmp]  # the card last: it vouches for the rest
+        destination = out
+        if par["passed"] is False:
+            failure = (f"parity gate failed for {conv.artifact.name}: worst of {len(job.cases)} inputs "
+                       f"{par['min_psnr_db']:.2f} dB < {par['gate_db']:g} dB (max abs err {par['max_abs_err']:.3g})")
+            if args.keep_failed is None:
+                raise GateFailure(f"{failure}; nothing written (--keep-failed DIR keeps it for inspection)")
+            destination = Path(args.keep_failed)
+            _make_dir(destination)
         for f in files:
-            _publish(f, out / f.name)
+            _publish(f, destination / f.name)
+        if par["passed"] is False:
+            raise GateFailure(f"{failure}; kept for inspection in {destination} (its card says passed: false)")
         return ExportResult(artifact=out / conv.artifact.name, card_path=out / card_tmp.name, card=card,
                             files=[out / f.name for f in files])
     finally:
@@ -441,24 +476,34 @@ def _mb(n: int) -> str:
     return f"{n / 1e6:.1f} MB"
 
 
+def _db(x: float | None) -> str:
+    return "inf" if x is None else f"{x:.2f}"
+
+
 def summary_rows(result: ExportResult) -> list[tuple[str, str]]:
     c = result.card
-    a, par = c["artifact"], c["parity"]
-    if par["passed"] is None:
-        parity_text = "not run on this machine (see runtime_notes)"
+    a, par, place = c["artifact"], c["parity"], c["placement"]
+    if par["runtime_kind"] == "not_run":
+        parity_text = f"NOT RUN here: {par['not_run_reason']}"
     else:
-        psnr = "inf" if par["psnr_db"] is None else f"{par['psnr_db']:.2f}"
-        parity_text = f"{psnr} dB >= {par['gate_db']} dB, max abs err {par['max_abs_err']:.3g} ({par['runtime']})"
-    rows = [("artifact", str(result.artifact)), ("backend / precision", f"{a['backend']} / {a['precision']}"),
+        gate = f"{par['gate_db']:g} dB" + (" (your --gate-db)" if par["gate_source"] == "override" else "")
+        parity_text = (f"worst {_db(par['min_psnr_db'])} dB, mean {_db(par['mean_psnr_db'])} dB over "
+                       f"{len(par['cases'])} inputs >= {gate}, max abs err {par['max_abs_err']:.3g}; "
+                       f"{par['runtime_kind']} runtime: {par['runtime']}")
+    rows = [("artifact", str(result.artifact)), ("backend / precision", f"{a['backend']} / {a['precision']}"
+                                                 + (f" / {a['compression']}" if a["compression"] else "")),
             ("size", f"{_mb(a['size_bytes'])}  sha256 {a['sha256'][:16]}"),
-            ("inputs", ", ".join(f"{i['name']} {i['shape']} {i['layout']}" for i in c["inputs"])),
+            ("inputs", ", ".join(f"{i['name']} {i['shape']} {i['layout']} {i['dtype']}" for i in c["inputs"])),
             ("model", f"{c['task']}, K={c['K']}, {c['parameters'] / 1e6:.2f} M params, {c['macs'] / 1e9:.2f} GMAC"),
+            ("weights", f"{c['weights']['source']}" + (f" {c['weights']['file']}" if c["weights"]["file"] else "")
+             + f", sha256 {c['weights']['sha256'][:16]}"),
             ("parity", parity_text)]
-    share = c["op_placement"].get("delegated_mac_share")
-    if share is not None:
-        rows.append(("delegated MACs", f"{100 * share:.2f} %"))
-    rows.append(("conversion", f"{c['conversion_seconds']:.1f} s"))
-    rows += [("written", ", ".join(p.name for p in result.files if p != result.artifact))]
+    if place["share"] is not None:
+        rows.append((place["measure"].replace("_", " "), f"{100 * place['share']:.2f} %"))
+    if len(a["methods"]) > 1:
+        rows.append(("methods", ", ".join(a["methods"])))
+    rows.append(("conversion", f"{c['export']['conversion_seconds']:.1f} s"))
+    rows.append(("written", ", ".join(p.name for p in result.files if p != result.artifact)))
     return rows
 
 
@@ -467,22 +512,3 @@ def print_summary(result: ExportResult, file=None) -> None:
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:<{width}}  {v}", file=file or sys.stdout)
-
-
-def main(backend: Backend, argv: Sequence[str] | None = None) -> int:
-    """CLI entry point: 0 = written, 1 = parity gate failed (nothing kept), 2 = user error (one line)."""
-    import signal
-
-    # `timeout` / a CI runner stop with SIGTERM: exit through `export`'s finally so no temp folder is left.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
-        args = parse_args(backend, argv)
-        result = export(backend, args)
-    except GateFailure as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except ElirError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print_summary(result)
-    return 0

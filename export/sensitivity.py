@@ -202,7 +202,7 @@ def measure(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], *, ac
     weight = {n: record[n][cost] for n in layers}
     total = max(sum(weight.values()), 1)
     alone = cached[1] if cached else {n: mse([n]) for n in tqdm(layers, desc="int8 sensitivity", leave=False,
-                                                                 disable=not progress)}
+                                                                 disable=None if progress else True)}
     if key is not None and not cached:
         _SWEEPS.clear()  # one model's sweep is all a process reuses; keep no more
         _SWEEPS[key] = (record, alone)

@@ -78,7 +78,37 @@ def test_host_eager_end_to_end(tmp_path):
     assert row["name"] == "eager PyTorch" and row["ratio_to_eager"] == 1.0
     assert row["ms"]["n"] == 3 and row["ms"]["min"] <= row["ms"]["median"] <= row["ms"]["p90"]
     assert row["peak_rss_mb"] > 50 and report["matmul_peak_gmacs"] > 0 and report["macs"] > 0
-    assert set(report["stages_ms"]["eager"]) == {"encoder", "coarse", "unet_step", "unet_all_steps", "decoder"}
+    assert set(report["stages_ms"]["eager"]) == {"encoder", "coarse", "encode", "unet_step", "unet_all_steps",
+                                                 "decoder"}
+
+
+def test_host_times_an_artifact_beside_eager(tmp_path, tiny_cli_export):
+    card_path, _, _ = tiny_cli_export
+    out = tmp_path / "h"
+    code = host.main(["--task", "sr", "--tiny", "--image-size", "32", "--artifacts", str(card_path.parent),
+                      "--runs", "2", "--warmup", "1", "--out", str(out), "--no-rss"])
+    assert code == 0
+    rows = {r["name"]: r for r in json.loads((out / "host_sr.json").read_text())["rows"]}
+    assert set(rows) == {"eager PyTorch", "elir_sr_tflite_fp32.tflite"}
+    assert rows["elir_sr_tflite_fp32.tflite"]["ms"]["n"] == 2
+
+
+def test_quality_compares_an_artifact_with_the_noise_it_was_exported_with(tmp_path):
+    """An artifact exported with --seed 7 bakes seed 7's noise: "vs float" must use that noise, not the
+    benchmark's own --seed (it read a card field no exporter wrote, and compared against seed 0's noise)."""
+    pytest.importorskip("litert_torch", reason='needs the LiteRT exporter: pip install "elir-mobile[tflite]"')
+    from export import cli, pipeline, registry
+
+    target = registry.TARGETS["tflite"]
+    artifacts = tmp_path / "a"
+    pipeline.export(target, cli.parse_args(target, ["--task", "sr", "--tiny", "--image-size", "32", "--seed", "7",
+                                                    "--out", str(artifacts), "--quiet"]))
+    out = tmp_path / "q"
+    assert quality.main(["--task", "sr", "--tiny", "--image-size", "32", "--sample-images", "--limit", "1",
+                         "--artifacts", str(artifacts), "--out", str(out)]) == 0
+    report = json.loads((out / "quality_sr.json").read_text())
+    vs_float = report["summary"]["artifacts"]["elir_sr_tflite_fp32.tflite"]["vs_float"]["psnr"]
+    assert vs_float > 80, vs_float
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss carries over exec on Linux")

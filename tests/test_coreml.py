@@ -1,8 +1,9 @@
 """Core ML export (export.coreml) through the shared pipeline: every option on a small model, the card and the
 package metadata, the fp16 safety check, bad options, and full-size sr per precision (slow).
 
-Parity here is measured by the pipeline with the backend's runtime: on Linux the host interpreter of the saved
-package (export.mil), on macOS Core ML itself (and `test_coreml_predict_matches_interpreter` compares both)."""
+Parity here is measured by the pipeline with the target's runtime: on Linux the host interpreter of the saved
+package (export.coreml.mil, an emulation), on macOS Core ML itself (`test_coreml_predict_matches_interpreter`
+compares both)."""
 
 from __future__ import annotations
 
@@ -12,30 +13,29 @@ import sys
 import numpy as np
 import pytest
 
-ct = pytest.importorskip("coremltools")
+ct = pytest.importorskip("coremltools", reason='coremltools is not installed: pip install "elir-mobile[coreml]"')
 
 from elir_mobile.errors import ElirError  # noqa: E402
 from elir_mobile.tasks import WEIGHTS_LICENSE  # noqa: E402
 from elir_mobile.testing import make_test_weights, tiny_config  # noqa: E402
-from export import pipeline  # noqa: E402
-from export.coreml import GATES_DB, MAX_FP16_SHARE, CoreMLBackend, main, weight_layers  # noqa: E402
-from export.coreml_checks import fp16_safety  # noqa: E402
-from export.mil import MILProgram  # noqa: E402
+from export import cli, gates, pipeline, registry  # noqa: E402
+from export.card import validate  # noqa: E402
+from export.coreml import MAX_FP16_SHARE  # noqa: E402
+from export.coreml.audit import fp16_safety  # noqa: E402
+from export.coreml.convert import weight_layers  # noqa: E402
+from export.coreml.mil import MILProgram  # noqa: E402
 
-CARD_KEYS = {"schema_version", "task", "K", "sigma_s", "noise_mode", "image_size", "artifact", "inputs", "outputs",
-             "parameters", "macs", "parity", "op_placement", "op_audit", "quantization", "conversion_seconds",
-             "versions", "reference_vectors", "runtime_notes"}
+TARGET = registry.TARGETS["coreml"]
+GATES_DB = {"fp32": gates.gate_for("coreml", "fp32"), "fp16": gates.gate_for("coreml", "fp16")}
 
-
-# The issue's gates are sized on full-size weights; the fixture architecture's narrow layers (16-32 channels) lose
-# more to quantization (measured with K=1: int8 ~37 dB, palettize6 ~24-25 dB, w8a8 ~29 dB).  Float gates are
-# unchanged; the full-size gates are measured by the slow tests and the export itself.
+# The policy's gates are sized on full-size weights; the fixture architecture's narrow layers (16-32 channels) lose
+# more to quantization (measured with K=1: int8 ~37 dB, palettize6 ~24-25 dB, w8a8 ~29 dB).  These exports pass
+# them as --gate-db; float gates are the policy's; the full-size gates are measured by the slow tests.
 TINY_GATES_DB = {"fp32": 80.0, "fp16": 50.0, "int8": 34.0, "palettize6": 20.0, "palettize4": 12.0, "w8a8": 25.0}
 
 
-class TinyGates(CoreMLBackend):
-    def gate_db(self, precision: str) -> float:
-        return TINY_GATES_DB[precision if self.compress == "none" else self.compress]
+def main(argv):
+    return cli.main(TARGET, argv)
 
 
 @pytest.fixture(scope="module")
@@ -61,22 +61,26 @@ def exported(tmp_path_factory, one_step):
 
 def export_tiny(tmp_path, model, *options, calibration_images=2):
     cfg, weights = model
-    backend = TinyGates()
-    args = pipeline.parse_args(backend, ["--task", "sr", "--out", str(tmp_path), "--quiet",
-                                         "--calibration-images", str(calibration_images), *options])
-    return pipeline.export(backend, args, config=cfg, checkpoint=weights)
+    argv = ["--task", "sr", "--out", str(tmp_path), "--quiet", "--calibration-images", str(calibration_images),
+            *options]
+    args = cli.parse_args(TARGET, argv)
+    gate = TINY_GATES_DB[args.compress if args.compress != "none" else args.precision]
+    return pipeline.export(TARGET, cli.parse_args(TARGET, [*argv, "--gate-db", str(gate)]), config=cfg,
+                           checkpoint=weights)
 
 
 def test_default_fp16_export_card_and_metadata(exported):
     result, tmp_path = exported()
     card = result.card
-    assert result.artifact.name == "elir_sr_fp16.mlpackage" and result.artifact.is_dir()
-    assert set(card) == CARD_KEYS
+    assert result.artifact.name == "elir_sr_coreml_fp16.mlpackage" and result.artifact.is_dir()
+    assert validate(card) is card
     assert card["artifact"]["format"] == "mlpackage" and card["artifact"]["compression"] is None
-    assert card["parity"]["passed"] and card["parity"]["psnr_db"] >= GATES_DB["fp16"]
+    par = card["parity"]
+    assert par["passed"] and par["min_psnr_db"] >= GATES_DB["fp16"]
+    assert par["runtime_kind"] == ("real" if sys.platform == "darwin" else "emulated")
     assert card["op_audit"]["flagged"] == []                      # everything fp16, nothing off the ANE
-    assert card["op_placement"]["delegated_mac_share"] == 1.0
-    assert card["op_placement"]["fp16_safety"]["largest_activation"] < 65504
+    assert card["placement"]["measure"] == "neural_engine_mac_share" and card["placement"]["share"] == 1.0
+    assert card["placement"]["details"]["fp16_safety"]["largest_activation"] < 65504
     assert json.loads(result.card_path.read_text()) == card
     model = ct.models.MLModel(str(result.artifact), skip_model_load=True)
     spec = model.get_spec()
@@ -87,21 +91,22 @@ def test_default_fp16_export_card_and_metadata(exported):
     meta = model.user_defined_metadata
     assert meta["task"] == "sr" and meta["K"] == "1" and meta["noise_mode"] == "fixed"
     assert float(meta["sigma_s"]) == pytest.approx(0.1)
-    assert float(meta["parity_psnr_db"]) == pytest.approx(card["parity"]["psnr_db"], abs=0.01)
+    assert float(meta["parity_min_psnr_db"]) == pytest.approx(par["min_psnr_db"], abs=0.01)
+    assert meta["parity_runtime_kind"] == par["runtime_kind"] and meta["model_card"] == result.card_path.name
     assert model.license == WEIGHTS_LICENSE and model.author and model.version
     # The reference vectors reproduce the parity run: the artifact on input0 gives expected.
-    x = np.fromfile(tmp_path / "elir_sr_fp16.input0.f32", dtype="<f4").reshape(1, 3, 64, 64)
-    expected = np.fromfile(tmp_path / "elir_sr_fp16.expected.f32", dtype="<f4").reshape(1, 3, 64, 64)
-    out = CoreMLBackend().run(result.artifact, [x])
+    x = np.fromfile(tmp_path / "elir_sr_coreml_fp16.input0.f32", dtype="<f4").reshape(1, 3, 64, 64)
+    expected = np.fromfile(tmp_path / "elir_sr_coreml_fp16.expected.f32", dtype="<f4").reshape(1, 3, 64, 64)
+    out = TARGET.load(result.artifact)(x)
     assert pipeline.parity(expected, out)["psnr_db"] >= GATES_DB["fp16"]
 
 
 def test_fp32_export_is_exact_and_flags_fp32_compute(exported):
     card = exported("--precision", "fp32")[0].card
-    assert card["parity"]["psnr_db"] is None or card["parity"]["psnr_db"] >= GATES_DB["fp32"]
+    assert card["parity"]["min_psnr_db"] is None or card["parity"]["min_psnr_db"] >= GATES_DB["fp32"]
     reasons = {f["reason"] for f in card["op_audit"]["flagged"]}
     assert reasons == {"fp32 compute (the Neural Engine runs fp16 only)"}
-    assert card["op_placement"]["fp16_safety"] is None
+    assert card["placement"]["details"]["fp16_safety"] is None
 
 
 @pytest.mark.parametrize("compress,op", [("int8", "constexpr_affine_dequantize"),
@@ -111,9 +116,10 @@ def test_fp32_export_is_exact_and_flags_fp32_compute(exported):
 def test_compression_modes(exported, compress, op):
     result = exported("--compress", compress)[0]
     card = result.card
-    assert result.artifact.name == f"elir_sr_fp16_{compress}.mlpackage"
+    assert result.artifact.name == f"elir_sr_coreml_fp16_{compress}.mlpackage"
     assert card["artifact"]["compression"] == compress
-    assert card["parity"]["psnr_db"] >= TINY_GATES_DB[compress]
+    assert card["parity"]["min_psnr_db"] >= TINY_GATES_DB[compress] == card["parity"]["gate_db"]
+    assert card["parity"]["policy_gate_db"] == gates.gate_for("coreml", "fp16", compress)
     counts = card["op_audit"]["op_counts"]
     assert op in counts or "constexpr_blockwise_shift_scale" in counts
     quant = card["quantization"]
@@ -121,7 +127,7 @@ def test_compression_modes(exported, compress, op):
     assert measured["most_sensitive"] and measured["float_param_share"] <= MAX_FP16_SHARE
     assert len(quant["kept_fp16"]) == len(measured["float_layers"])  # every chosen layer found in the program
     expected_ios = "iOS18" if compress in ("w8a8", "palettize6", "palettize4") else "iOS17"
-    assert card["op_placement"]["minimum_deployment_target"] == expected_ios
+    assert card["placement"]["details"]["minimum_deployment_target"] == expected_ios
 
 
 def test_compression_shrinks_the_package(exported):
@@ -131,7 +137,7 @@ def test_compression_shrinks_the_package(exported):
 
 
 def test_palettes_are_grouped_for_ios18_and_per_tensor_for_ios17():
-    from export.coreml_compress import PALETTE_GROUP_SIZE, weight_config
+    from export.coreml.compress import PALETTE_GROUP_SIZE, weight_config
 
     grouped = weight_config("palettize6", 18).global_config
     assert grouped.nbits == 6 and grouped.granularity.name == "PER_GROUPED_CHANNEL"
@@ -150,16 +156,18 @@ def test_image_io_with_noise_input(exported):
     assert spec.description.output[0].type.WhichOneof("Type") == "imageType"
     assert [i["name"] for i in result.card["inputs"]] == ["image", "noise"]
     assert result.card["op_audit"]["flagged"] == []
-    assert result.card["parity"]["psnr_db"] >= GATES_DB["fp16"]
+    assert result.card["parity"]["min_psnr_db"] >= GATES_DB["fp16"]
+    image = {"dtype": "uint8", "kind": "image", "range": [0.0, 255.0], "quantization": None}
+    assert {k: result.card["inputs"][0][k] for k in image} == image
+    assert result.card["inputs"][1]["dtype"] == "float32"
+    assert {k: result.card["outputs"][0][k] for k in image} == image
 
 
 def test_three_step_tiny_model_meets_the_fp16_gate(tmp_path, tiny_config, tiny_weights):
     """The fixture architecture as exported by default (K=3): interpreter vs the eager PyTorch reference."""
-    backend = CoreMLBackend()
-    args = pipeline.parse_args(backend, ["--task", "sr", "--out", str(tmp_path), "--quiet",
-                                         "--calibration-images", "1"])
-    card = pipeline.export(backend, args, config=tiny_config, checkpoint=tiny_weights).card
-    assert card["parity"]["passed"] and card["parity"]["psnr_db"] >= GATES_DB["fp16"]
+    args = cli.parse_args(TARGET, ["--task", "sr", "--out", str(tmp_path), "--quiet", "--calibration-images", "1"])
+    card = pipeline.export(TARGET, args, config=tiny_config, checkpoint=tiny_weights).card
+    assert card["parity"]["passed"] and card["parity"]["min_psnr_db"] >= GATES_DB["fp16"]
 
 
 def test_fp16_overflow_fails_clearly(tmp_path, one_step):
@@ -167,11 +175,9 @@ def test_fp16_overflow_fails_clearly(tmp_path, one_step):
     hot = dict(weights)
     first = next(k for k in hot if k.startswith("enc.") and k.endswith("weight"))
     hot[first] = hot[first] * 1e6                        # activations far beyond fp16's 65504
-    backend = CoreMLBackend()
-    args = pipeline.parse_args(backend, ["--task", "sr", "--out", str(tmp_path), "--quiet",
-                                         "--calibration-images", "1"])
+    args = cli.parse_args(TARGET, ["--task", "sr", "--out", str(tmp_path), "--quiet", "--calibration-images", "1"])
     with pytest.raises(ElirError, match="fp16 overflow"):
-        pipeline.export(backend, args, config=cfg, checkpoint=hot)
+        pipeline.export(TARGET, args, config=cfg, checkpoint=hot)
     assert not list(tmp_path.glob("elir_*"))             # nothing half-written
 
 
@@ -205,25 +211,22 @@ def test_unknown_compression_is_rejected(tmp_path, capsys):
 
 @pytest.mark.skipif(sys.platform != "darwin", reason="Core ML prediction exists only on macOS")
 def test_coreml_predict_matches_interpreter(exported):
-    from export.coreml import _feed, predict_coreml
+    from elir_mobile.runtimes import load_mlpackage
 
     result, tmp_path = exported()
-    x = np.fromfile(tmp_path / "elir_sr_fp16.input0.f32", dtype="<f4").reshape(1, 3, 64, 64)
-    program = MILProgram(result.artifact)
-    feed = _feed(list(program.input_types), [x], "tensor")
-    ours = program.run(feed)["restored"]
-    assert pipeline.parity(predict_coreml(result.artifact, feed), ours)["psnr_db"] >= GATES_DB["fp16"]
+    x = np.fromfile(tmp_path / "elir_sr_coreml_fp16.input0.f32", dtype="<f4").reshape(1, 3, 64, 64)
+    ours = MILProgram(result.artifact).run({"image": x})["restored"]
+    assert pipeline.parity(load_mlpackage(result.artifact)(x), ours)["psnr_db"] >= GATES_DB["fp16"]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("precision", ["fp16", "fp32"])
 def test_full_size_sr(tmp_path, precision):
-    backend = CoreMLBackend()
-    args = pipeline.parse_args(backend, ["--task", "sr", "--test-weights", "--precision", precision,
-                                         "--out", str(tmp_path), "--quiet", "--calibration-images", "4"])
-    card = pipeline.export(backend, args).card
+    args = cli.parse_args(TARGET, ["--task", "sr", "--test-weights", "--precision", precision,
+                                   "--out", str(tmp_path), "--quiet", "--calibration-images", "4"])
+    card = pipeline.export(TARGET, args).card
     assert card["image_size"] == 256 and card["parity"]["passed"]
-    assert card["parity"]["psnr_db"] is None or card["parity"]["psnr_db"] >= GATES_DB[precision]
+    assert card["parity"]["min_psnr_db"] is None or card["parity"]["min_psnr_db"] >= GATES_DB[precision]
 
 
 def test_weight_constants_map_to_conv_module_paths(one_step):

@@ -49,14 +49,17 @@ def tiny_pte(tmp_path_factory) -> Path:
     """A fixture-size XNNPACK fp32 .pte (32 px, one Euler step, noise as the second input, so the runner's
     two-input path is exercised) with its card and reference vectors, from the shared export pipeline."""
     from elir_mobile.testing import make_test_weights, tiny_config
-    from export.executorch import BACKEND
-    from export.pipeline import export, parse_args
+    from export.cli import parse_args
+    from export.pipeline import export
+    from export.registry import TARGETS
+
+    target = TARGETS["executorch"]
 
     cfg = tiny_config(32)
     cfg["K"] = 1
     out = tmp_path_factory.mktemp("pte")
-    args = parse_args(BACKEND, ["--task", "sr", "--noise", "input", "--out", str(out), "--quiet"])
-    result = export(BACKEND, args, config=cfg, checkpoint=make_test_weights(cfg, seed=0))
+    args = parse_args(target, ["--task", "sr", "--noise", "input", "--out", str(out), "--quiet"])
+    result = export(target, args, config=cfg, checkpoint=make_test_weights(cfg, seed=0))
     assert len(result.card["reference_vectors"]["inputs"]) == 2
     return result.card_path
 

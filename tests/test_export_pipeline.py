@@ -1,12 +1,18 @@
-"""The shared export pipeline (export/pipeline.py), degradations, calibration and graph rewrites.
+"""The shared export pipeline (export/pipeline.py, export/cli.py, export/gates.py, the card schema), degradations,
+calibration and graph rewrites.
 
-Pipeline mechanics are tested with a minimal real backend: a ``torch.export`` archive (.pt2) run by torch's own
-ExportedProgram loader.  Target runtimes are tested in each target's test file."""
+Pipeline mechanics are tested through a real target, LiteRT, at the smallest size (32 px, one Euler step): its
+float conversion is done once and reused by every export of the same model in this process, as the pipeline
+does.  Each target's own steps are tested in its test file."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +26,12 @@ from elir_mobile.degradations import DEGRADATIONS, degrade
 from elir_mobile.errors import ElirError
 from elir_mobile.graph_rewrites import ReshapeGroupNorm, rewrite_for_export, upsample_nearest_2x
 from elir_mobile.testing import make_test_weights, tiny_config
-from export import calibration, pipeline
-from export.pipeline import Backend, Conversion, GateFailure, RuntimeUnavailable
+from export import calibration, cli, gates, pipeline, registry
+from export.card import CardError, validate
+from export.target import GateFailure, RuntimeInfo
 
-CARD_KEYS = {"schema_version", "task", "K", "sigma_s", "noise_mode", "image_size", "artifact", "inputs", "outputs",
-             "parameters", "macs", "parity", "op_placement", "op_audit", "quantization", "conversion_seconds",
-             "versions", "reference_vectors", "runtime_notes"}
+ROOT = Path(__file__).resolve().parents[1]
+TFLITE = registry.TARGETS["tflite"]
 
 
 @pytest.fixture(scope="module")
@@ -36,41 +42,12 @@ def micro():
     return cfg, make_test_weights(cfg, seed=0)
 
 
-class Pt2Backend(Backend):
-    """A real, minimal target: a torch.export archive executed by torch.export.load."""
-
-    name = "pt2"
-    format = "pt2"
-    suffix = ".pt2"
-    runtime = "torch.export.load"
-    layouts = ("nchw", "nhwc")
-
-    def __init__(self, offset: float = 0.0, runnable: bool = True):
-        self.offset, self.runnable = offset, runnable
-
-    def gate_db(self, precision):
-        return 80.0
-
-    def convert(self, job):
-        ep = torch.export.export(job.module, job.example_inputs)
-        path = job.workdir / f"{job.stem}{self.suffix}"
-        torch.export.save(ep, path)
-        ops = sorted({str(n.target) for n in ep.graph.nodes if n.op == "call_function"})
-        return Conversion(artifact=path, backend="cpu", op_placement={"delegated_mac_share": 1.0},
-                          op_audit={"op_counts": {o: 1 for o in ops}, "flagged": []})
-
-    def run(self, artifact, inputs):
-        if not self.runnable:
-            raise RuntimeUnavailable("pt2 runtime switched off for this test")
-        out = torch.export.load(artifact).module()(*(torch.from_numpy(a) for a in inputs))
-        return out.detach().numpy() + self.offset
-
-
-def _export(tmp_path, micro, argv=(), backend=None):
+def _export(tmp_path, micro, argv=(), target=TFLITE):
+    pytest.importorskip("litert_torch", reason="the pipeline tests export through LiteRT: pip install "
+                                               "\"elir-mobile[tflite]\"")
     cfg, sd = micro
-    backend = backend or Pt2Backend()
-    args = pipeline.parse_args(backend, ["--task", "sr", "--out", str(tmp_path), "--quiet", *argv])
-    return pipeline.export(backend, args, config=cfg, checkpoint=sd)
+    args = cli.parse_args(target, ["--task", "sr", "--out", str(tmp_path), "--quiet", *argv])
+    return pipeline.export(target, args, config=cfg, checkpoint=sd)
 
 
 # ------------------------------------------------------------------------------------------ degradations
@@ -154,87 +131,131 @@ def test_rewritten_baked_sampler_matches_and_leaves_original(micro):
 # ------------------------------------------------------------------------------------------ the pipeline
 
 
-def test_export_writes_artifact_vectors_and_card(tmp_path, micro):
+def test_export_writes_artifact_vectors_and_a_valid_card(tmp_path, micro):
     result = _export(tmp_path, micro)
-    stem = "elir_sr_fp32"
+    stem = "elir_sr_tflite_fp32"
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == sorted([f"{stem}.pt2", f"{stem}.json", f"{stem}.input0.f32", f"{stem}.expected.f32"])
+    assert names == sorted([f"{stem}.tflite", f"{stem}.json", f"{stem}.input0.f32", f"{stem}.expected.f32"])
     card = json.loads((tmp_path / f"{stem}.json").read_text())
-    assert card == result.card and set(card) == CARD_KEYS
+    assert card == result.card and validate(card) is card
     art = card["artifact"]
     assert art["sha256"] == hashlib.sha256((tmp_path / art["file"]).read_bytes()).hexdigest()
     assert art["size_bytes"] == (tmp_path / art["file"]).stat().st_size
     assert card["K"] == 1 and card["noise_mode"] == "fixed" and card["image_size"] == 32
-    assert card["inputs"] == [{"name": "image", "shape": [1, 3, 32, 32], "layout": "NCHW", "dtype": "float32",
-                               "range": [0, 1]}]
-    assert card["parity"]["passed"] is True and card["parity"]["max_abs_err"] < 1e-5
+    assert card["inputs"] == [{"name": "image", "shape": [1, 32, 32, 3], "layout": "NHWC", "dtype": "float32",
+                               "kind": "tensor", "range": [0.0, 1.0], "quantization": None}]
+    par = card["parity"]
+    assert par["runtime_kind"] == "real" and par["passed"] is True and par["gate_source"] == "policy"
+    assert len(par["cases"]) == pipeline.PARITY_CASES
+    assert len({c["input"] for c in par["cases"]}) == pipeline.PARITY_CASES  # different photos
+    assert par["min_psnr_db"] == min(c["psnr_db"] for c in par["cases"]) <= par["mean_psnr_db"]
+    assert par["gate_db"] == par["policy_gate_db"] == gates.gate_for("tflite", "fp32")
+    assert card["weights"]["source"] == "in-memory" and card["weights"]["sha256_of"] == "state_dict"
+    assert card["export"]["seed"] == 0 and card["export"]["target"] == "tflite"
+    assert card["placement"]["measure"] == TFLITE.placement_measure and 0 < card["placement"]["share"] <= 1
     assert card["macs"] > 0 and card["parameters"] > 0 and card["versions"]["torch"].startswith("2.")
-    # The reference vectors reproduce: the artifact's runtime on input0 gives expected.
+    # The reference vectors are parity case 0 and reproduce: the artifact's runtime on input0 gives expected.
     rv = card["reference_vectors"]
     x = np.fromfile(tmp_path / rv["inputs"][0]["file"], dtype="<f4").reshape(rv["inputs"][0]["shape"])
     expected = np.fromfile(tmp_path / rv["output"]["file"], dtype="<f4").reshape(rv["output"]["shape"])
-    out = Pt2Backend().run(tmp_path / art["file"], [x])
-    np.testing.assert_allclose(out, expected, atol=1e-5)
+    out = TFLITE.load(tmp_path / art["file"])(x)
+    assert pipeline.parity(expected, out)["psnr_db"] == pytest.approx(par["cases"][0]["psnr_db"] or np.inf, abs=1e-3)
+
+
+def test_a_second_precision_reuses_the_float_conversion(tmp_path, micro):
+    _export(tmp_path, micro)
+    card = _export(tmp_path, micro, ["--precision", "fp16"]).card
+    assert card["export"]["reused_float_conversion"] is True
+    assert card["artifact"]["file"] == "elir_sr_tflite_fp16.tflite"
 
 
 def test_nhwc_with_noise_input(tmp_path, micro):
-    card = _export(tmp_path, micro, ["--layout", "nhwc", "--noise", "input"]).card
+    card = _export(tmp_path, micro, ["--noise", "input"]).card
     assert [(i["name"], i["shape"], i["layout"]) for i in card["inputs"]] == [
         ("image", [1, 32, 32, 3], "NHWC"), ("noise", [1, 4, 4, 16], "NHWC")]
+    assert card["inputs"][1]["range"] == [-0.6, 0.6]  # six sigma of sigma_s = 0.1
     assert card["outputs"][0]["shape"] == [1, 32, 32, 3]
-    assert (tmp_path / "elir_sr_fp32.input1.f32").stat().st_size == 4 * 4 * 4 * 16
+    assert (tmp_path / "elir_sr_tflite_fp32.input1.f32").stat().st_size == 4 * 4 * 4 * 16
+    assert "noise seed" in card["parity"]["cases"][0]["input"]
 
 
 def test_gate_failure_keeps_nothing(tmp_path, micro):
-    with pytest.raises(GateFailure, match="parity gate failed"):
-        _export(tmp_path, micro, backend=Pt2Backend(offset=0.01))
+    with pytest.raises(GateFailure, match="worst of 3 inputs .* < 150 dB.*nothing written"):
+        _export(tmp_path, micro, ["--gate-db", "150"])
     assert list(tmp_path.iterdir()) == []
 
 
-def test_another_targets_card_is_never_overwritten(tmp_path, micro):
-    """Core ML and LiteRT both name their fp16 card elir_sr_fp16.json: the second export into one folder stops."""
-    first = _export(tmp_path, micro).card
-    other = Pt2Backend()
-    other.suffix = ".other"
-    with pytest.raises(ElirError, match="is the model card of elir_sr_fp32.pt2"):
-        _export(tmp_path, micro, backend=other)
-    assert json.loads((tmp_path / "elir_sr_fp32.json").read_text()) == first
-    _export(tmp_path, micro)  # the same artifact again is an update, not a clash
+def test_keep_failed_keeps_the_artifact_with_a_failed_card(tmp_path, micro, capsys):
+    kept = tmp_path / "failed"
+    out = tmp_path / "out"
+    pytest.importorskip("litert_torch")
+    code = cli.main(TFLITE, ["--task", "sr", "--tiny", "--image-size", "32", "--out", str(out), "--quiet",
+                             "--gate-db", "150", "--keep-failed", str(kept)])
+    assert code == 1 and "kept for inspection" in capsys.readouterr().err
+    assert not out.exists()
+    card = validate(json.loads((kept / "elir_sr_tflite_fp32.json").read_text()))
+    assert card["parity"]["passed"] is False and card["parity"]["gate_source"] == "override"
+    assert (kept / card["artifact"]["file"]).is_file()
+
+
+def test_gate_override_is_recorded_beside_the_policy(tmp_path, micro):
+    par = _export(tmp_path, micro, ["--gate-db", "60"]).card["parity"]
+    assert par["gate_db"] == 60 and par["gate_source"] == "override" and par["policy_gate_db"] == 80
+    assert par["passed"] is True
 
 
 def test_failed_first_export_leaves_no_empty_output_folder(tmp_path, micro):
     out = tmp_path / "new" / "folder"
-    args = pipeline.parse_args(Pt2Backend(offset=0.01), ["--task", "sr", "--out", str(out), "--quiet"])
     with pytest.raises(GateFailure):
-        pipeline.export(Pt2Backend(offset=0.01), args, config=micro[0], checkpoint=micro[1])
+        _export(out, micro, ["--gate-db", "150"])
     assert not out.exists()
 
 
-def test_unavailable_runtime_is_recorded_not_faked(tmp_path, micro):
-    card = _export(tmp_path, micro, backend=Pt2Backend(runnable=False)).card
-    assert card["parity"]["passed"] is None and card["parity"]["psnr_db"] is None
-    assert "not run here" in card["runtime_notes"]
+class NotRunHere(type(TFLITE)):
+    """LiteRT as if its runtime could not run the artifact here (as for an NPU-only program)."""
+
+    def runtime(self, args):
+        return RuntimeInfo("not_run", None, "no NPU on this machine")
+
+
+def test_an_artifact_that_cannot_run_here_says_so(tmp_path, micro):
+    card = _export(tmp_path, micro, target=NotRunHere()).card
+    par = card["parity"]
+    assert par["runtime_kind"] == "not_run" and par["passed"] is None and par["cases"] == []
+    assert par["not_run_reason"] == "no NPU on this machine" and par["min_psnr_db"] is None
+
+
+def test_seeds_are_separate_and_recorded(tmp_path):
+    def weights(*argv):
+        return pipeline.load_weights(cli.parse_args(TFLITE, ["--task", "sr", "--tiny", "--image-size", "32", *argv]))
+
+    base = weights()
+    assert weights("--seed", "5").sha256 == base.sha256  # the export seed does not reseed the test weights
+    other = weights("--weights-seed", "3")
+    assert other.sha256 != base.sha256 and other.card() == {**base.card(), "sha256": other.sha256, "seed": 3}
+    assert base.card()["source"] == "tiny" and base.card()["file"] is None
 
 
 def test_calibration_batches_follow_noise_and_layout(tmp_path, micro):
     cfg, sd = micro
-    backend = Pt2Backend()
-    args = pipeline.parse_args(backend, ["--task", "bfr", "--out", str(tmp_path), "--noise", "input",
-                                         "--calibration-images", "2"])
-    job = pipeline.prepare_job(backend, args, tmp_path, config=cfg, checkpoint=sd, progress=False)
+    args = cli.parse_args(TFLITE, ["--task", "bfr", "--out", str(tmp_path), "--noise", "input",
+                                   "--calibration-images", "2"])
+    job = pipeline.prepare_job(TFLITE, args, tmp_path, pipeline.load_weights(args, cfg, sd), progress=False)
     nchw, nhwc = job.calibration("nchw"), job.calibration("nhwc")
     assert len(nchw) == 2 and nchw[0][0].shape == (1, 3, 32, 32) and nchw[0][1].shape == (1, 16, 4, 4)
     assert nhwc[1][0].shape == (1, 32, 32, 3) and torch.equal(nhwc[1][0].permute(0, 3, 1, 2), nchw[1][0])
     assert not torch.equal(nchw[0][1], nchw[1][1])  # each calibration input has its own noise draw
+    assert len(job.cases) == pipeline.PARITY_CASES and not torch.equal(job.cases[0].inputs[1], job.cases[1].inputs[1])
 
 
 @pytest.mark.parametrize("argv, message", [
     (["--image-size", "48"], "multiple of 32"),
     (["--checkpoint", "/nonexistent/elir.pth"], "does not exist"),
     (["--calibration-dir", "/nonexistent"], "not a directory"),
+    (["--gate-db", "-3"], "--gate-db must be"),
 ])
 def test_cli_user_errors_are_one_line_exit_2(tmp_path, capsys, argv, message):
-    code = pipeline.main(Pt2Backend(), ["--task", "sr", "--out", str(tmp_path), *argv])
+    code = cli.main(TFLITE, ["--task", "sr", "--out", str(tmp_path), *argv])
     err = capsys.readouterr().err.strip()
     assert code == 2 and message in err and len(err.splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
@@ -248,3 +269,96 @@ def test_parity_metrics():
     assert p["max_abs_err"] == 1.0
     assert p["psnr_db"] == pytest.approx(10 * np.log10(48))
     assert pipeline.parity(a, a)["psnr_db"] == float("inf")
+    b[0, 1, 0, 0] = np.nan
+    with pytest.raises(GateFailure, match="not finite"):
+        pipeline.parity(a, b)
+
+
+# ------------------------------------------------------------------------------------------ the contract
+
+
+def test_every_variant_has_a_gate_and_a_stem_of_its_own():
+    """The gate table covers every (target, precision, compression) a command line can ask for, and no two
+    variants, of one target or of two, share a file stem (so no card can overwrite another's)."""
+    stems = {}
+    for target in registry.TARGETS.values():
+        parser = cli.build_parser(target)
+        options = {a.dest: a.choices for a in parser._actions if a.choices and a.dest in ("backend", "compress")}
+        for precision in target.precisions:
+            for backend in options.get("backend", [None]):
+                for compress in options.get("compress", ["none"]):
+                    argv = ["--task", "sr", "--precision", precision]
+                    argv += ["--backend", backend] if backend else []
+                    argv += ["--compress", compress, "--min-ios", "18"] if "compress" in options else []
+                    args = parser.parse_args(argv)
+                    try:
+                        target.validate(args)
+                    except ElirError:
+                        continue  # a combination the target refuses up front
+                    assert 0 < target.policy_gate_db(args) < 200
+                    stem = target.artifact_stem("sr", args)
+                    assert stem not in stems, (stem, stems.get(stem))
+                    stems[stem] = (target.name, argv)
+    assert len(stems) > 10
+
+
+def test_readme_shows_the_gate_table():
+    assert gates.to_markdown() in (ROOT / "README.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def a_card(tmp_path_factory, micro) -> dict:
+    return _export(tmp_path_factory.mktemp("card"), micro).card
+
+
+@pytest.mark.parametrize("breakage, field", [
+    (lambda c: c.pop("weights"), "(top level)"),
+    (lambda c: c["inputs"][0].update(dtype="float64"), "inputs[0].dtype"),
+    (lambda c: c["parity"].pop("min_psnr_db"), "parity"),
+    (lambda c: c["artifact"].update(file="elir_sr_fp16.tflite"), "artifact.file"),
+    (lambda c: c["parity"].update(runtime_kind="not_run", not_run_reason=None), "parity"),
+    (lambda c: c["reference_vectors"]["output"].update(file="../x.f32"), "reference_vectors.output.file"),
+])
+def test_a_broken_card_is_rejected_naming_the_field(a_card, breakage, field):
+    card = copy.deepcopy(a_card)
+    breakage(card)
+    with pytest.raises(CardError, match=re.escape(f"model card field {field}")):
+        validate(card)
+
+
+# ------------------------------------------------------------------------------------------ the command line
+
+
+def _python(code: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=timeout)
+
+
+def test_help_and_option_errors_load_no_sdk_and_no_torch():
+    proc = _python("import sys\n"
+                   "from export import cli, registry\n"
+                   "for t in registry.TARGETS.values(): cli.build_parser(t).format_help()\n"
+                   "print(sorted(m for m in ('torch', 'coremltools', 'executorch', 'litert_torch', 'ai_edge_litert')"
+                   " if m in sys.modules))")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("target, hidden", [("executorch", "executorch"), ("coreml", "coremltools"),
+                                            ("tflite", "ai_edge_quantizer")])
+def test_a_missing_sdk_is_one_line_naming_the_extra(tmp_path, target, hidden):
+    out = tmp_path / "out"
+    proc = _python(f"import sys\nsys.modules[{hidden!r}] = None  # as if not installed\n"
+                   f"from export.cli import main\n"
+                   f"sys.exit(main({target!r}, ['--task', 'sr', '--tiny', '--out', {str(out)!r}]))")
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ") and f'pip install "elir-mobile[{target}]"' in lines[0]
+    assert not out.exists()
+
+
+def test_a_new_users_first_export_prints_only_our_lines(tiny_cli_export):
+    card_path, stdout, stderr = tiny_cli_export
+    assert card_path.is_file()
+    foreign = [line for line in stderr.splitlines() if not line.startswith("[sr] ")]
+    assert foreign == [], "third-party output reached the user:\n" + "\n".join(foreign)
+    assert stdout.splitlines()[0].startswith("artifact ") and "worst" in stdout

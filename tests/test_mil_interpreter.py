@@ -13,8 +13,8 @@ from torch import nn
 ct = pytest.importorskip("coremltools")
 cto = pytest.importorskip("coremltools.optimize")
 
-from export.mil import MILProgram, UnknownOp  # noqa: E402
-from export.mil.values import unpack_bits  # noqa: E402
+from export.coreml.mil import MILProgram, UnknownOp  # noqa: E402
+from export.coreml.mil.values import unpack_bits  # noqa: E402
 
 
 def _pack_reference(values: list[int], nbits: int) -> np.ndarray:
@@ -103,7 +103,7 @@ def test_fp16_program_rounds_like_fp16(zoo, tmp_path):
 @pytest.mark.parametrize("mode,target", [("int8", 17), ("int8", 18), ("palettize4", 17), ("palettize6", 18)])
 def test_compressed_weights_match_coremltools_decompression(zoo, tmp_path, mode, target):
     """Our constexpr decoding equals coremltools' decompress_weights on the same package, weight for weight."""
-    from export.coreml_compress import compress_weights
+    from export.coreml.compress import compress_weights
 
     module, x, expected = zoo
     ios = {17: ct.target.iOS17, 18: ct.target.iOS18}[target]

@@ -79,9 +79,9 @@ Card read_card(const std::string& path) {
     const json::Value& parity = field(root, "parity", top);
     c.gate_db = field(parity, "gate_db", "parity.").as_number("parity.gate_db");
 
-    if (const json::Value* placement = root.find("op_placement"); placement && placement->is_object())
-      if (const json::Value* share = placement->find("delegated_mac_share"); share && share->is_number())
-        c.delegated_mac_share = share->as_number();
+    const json::Value& placement = field(root, "placement", top);
+    if (const json::Value* share = placement.find("share"); share && share->is_number())
+      c.delegated_mac_share = share->as_number();
 
     const json::Value& rv = field(root, "reference_vectors", top);
     const std::string r = "reference_vectors.";

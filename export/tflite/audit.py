@@ -95,13 +95,14 @@ def non_builtin(counts: dict[str, int]) -> list[str]:
 
 
 def audit(model: bytes) -> dict:
-    """``{"op_counts", "flagged": [{"op", "count", "not_accepted_by": [...]}], "delegates_checked"}``."""
+    """``{"op_counts", "flagged": [{"op", "count", "not_accepted_by": [...], "reason"}], "delegates_checked"}``."""
     counts = op_counts(model)
     flagged = []
     for op, n in counts.items():
         refused = [d for d, ops in DELEGATE_OPS.items() if op not in ops]
         if refused:
-            flagged.append({"op": op, "count": n, "not_accepted_by": refused})
+            flagged.append({"op": op, "count": n, "not_accepted_by": refused,
+                            "reason": f"not on the op list of the {', '.join(refused)} delegate(s)"})
     return {"op_counts": counts, "flagged": flagged, "delegates_checked": sorted(DELEGATE_OPS)}
 
 

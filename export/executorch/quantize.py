@@ -12,9 +12,9 @@ and the converted parts are composed again: `QuantizedBaked.forward` calls the o
 times, so every step shares one set of int8 weights and ``forward`` is still the whole baked sampler.
 
 GroupNorm statistics and the residual / Euler-update adds stay float (see `make_quantizer`).  Which convolutions
-stay float is measured (`export.sensitivity`, weights and inputs simulated in int8, aiming at the gate plus
-`MARGIN_DB`): re-calibrating PT2E per layer was tried and dropped (over ten minutes even at fixture size); the float
-simulation takes one forward pass per layer.
+stay float is measured by the pipeline's shared sensitivity step (`export.sensitivity`, weights and inputs
+simulated in int8): re-calibrating PT2E per layer was tried and dropped (over ten minutes even at fixture size);
+the float simulation takes one forward pass per layer.
 """
 
 from __future__ import annotations
@@ -24,52 +24,36 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from elir_mobile.graph_rewrites import rewrite_for_export
-
-from . import sensitivity
-from .pipeline import ExportJob, NHWCAdapter, parity
-
-# What the simulation does not cover (concatenations, the scalar multiplies, every op's int8 output) costs a
-# little more in the real int8 graph: aim this far above the gate.
-MARGIN_DB = 3.0
-# Beyond this share of MACs in float the artifact is no longer an int8 model; the parity gate reports the rest.
-MAX_FLOAT_MAC_SHARE = 0.25
-
-
-class _Encode(nn.Module):
-    def __init__(self, baked: nn.Module):
-        super().__init__()
-        self.baked = baked
-
-    def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
-        return self.baked.encode(x, noise)
-
-
-class _Decode(nn.Module):
-    def __init__(self, baked: nn.Module):
-        super().__init__()
-        self.baked = baked
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.baked.decode(z)
+from ..pipeline import parity, to_nchw
+from .stages import Decode, Encode
 
 
 class QuantizedBaked(nn.Module):
-    """The baked sampler rebuilt from converted (quantized) parts; ``step`` is one module used K times."""
+    """The baked sampler rebuilt from converted (quantized) parts, with the same `encode` / `step` / `decode`
+    methods as `BakedSampler`; ``step_part`` is one module used by every step."""
 
     def __init__(self, encode: nn.Module, step: nn.Module, decode: nn.Module, baked: nn.Module):
         super().__init__()
-        self.encode, self.step, self.decode = encode, step, decode
+        self.encode_part, self.step_part, self.decode_part = encode, step, decode
         self.K, self.n_blocks = baked.K, baked.n_blocks
-        self.takes_noise = baked.noise_mode == "input"
+        self.noise_mode = baked.noise_mode
         for k in range(self.K):
             for j, b in enumerate(baked.step_biases(k)):
                 self.register_buffer(f"time_bias_{k}_{j}", b.detach().clone())
 
+    def encode(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        return self.encode_part(x, noise) if self.noise_mode == "input" else self.encode_part(x)
+
+    def step(self, z: torch.Tensor, k: int) -> torch.Tensor:
+        return self.step_part(z, *(getattr(self, f"time_bias_{k}_{j}") for j in range(self.n_blocks)))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decode_part(z)
+
     def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
-        z = self.encode(x, noise) if self.takes_noise else self.encode(x)
+        z = self.encode(x, noise)
         for k in range(self.K):
-            z = self.step(z, *(getattr(self, f"time_bias_{k}_{j}") for j in range(self.n_blocks)))
+            z = self.step(z, k)
         return self.decode(z)
 
 
@@ -115,14 +99,14 @@ def make_quantizer(float_layers=()):
 
 def conv_layer(node: torch.fx.Node) -> str | None:
     """The module path (as in `ELIR.named_modules`) of a conv node's weight, or None for other nodes.  A part
-    module wraps the sampler as ``baked``; that prefix is dropped."""
+    module wraps the sampler as ``sampler``; that prefix is dropped."""
     if node.op != "call_function" or "conv" not in str(node.target) or len(node.args) < 2:
         return None
     weight = node.args[1]
     if not isinstance(weight, torch.fx.Node) or weight.op != "get_attr":
         return None
     path = str(weight.target).removesuffix(".weight")
-    return path.removeprefix("baked.")
+    return path.removeprefix("sampler.")
 
 
 def _is_add(node: torch.fx.Node) -> bool:
@@ -143,7 +127,7 @@ def quantize_part(part: nn.Module, samples: list[tuple[torch.Tensor, ...]], name
 
     prepared = prepare_pt2e(torch.export.export(part, samples[0], strict=True).module(),
                             make_quantizer(float_layers))
-    for s in tqdm(samples, desc=f"calibrating {name}", leave=False, disable=not progress):
+    for s in tqdm(samples, desc=f"calibrating {name}", leave=False, disable=None if progress else True):
         prepared(*s)
     return convert_pt2e(prepared)
 
@@ -153,22 +137,17 @@ def _psnr(module: nn.Module, reference: nn.Module, inputs: tuple[torch.Tensor, .
     return parity(reference(*inputs).numpy(), module(*inputs).numpy())["psnr_db"]
 
 
-def _nchw(job: ExportJob, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
-    return inputs if job.layout == "nchw" else tuple(t.permute(0, 3, 1, 2).contiguous() for t in inputs)
-
-
-def quantize_baked(job: ExportJob, gate_db: float) -> tuple[nn.Module, dict]:
-    """The int8 module to export (in the artifact's layout) and the card's ``quantization`` record."""
-    float_baked = rewrite_for_export(job.baked).eval()
+def quantize_baked(job, float_baked: nn.Module) -> tuple[nn.Module, dict]:
+    """The int8 sampler (NCHW) and the card's ``quantization`` record; the convs `job.sensitivity` chose stay fp32."""
     batches = job.calibration("nchw")
-    chosen = sensitivity.measure_job(job, target_db=gate_db + MARGIN_DB, max_float_share=MAX_FLOAT_MAC_SHARE)
+    chosen = job.sensitivity
     data = record_part_inputs(float_baked, batches)
     job.log(f"int8: calibrating encode / step (all {float_baked.K} steps' latents) / decode "
             f"on {len(batches)} images")
     keep = chosen.float_layers
-    q = QuantizedBaked(quantize_part(_Encode(float_baked), data.encode, "encode", job.progress, keep),
+    q = QuantizedBaked(quantize_part(Encode(float_baked, "nchw"), data.encode, "encode", job.progress, keep),
                        quantize_part(float_baked.euler, data.step, "step", job.progress, keep),
-                       quantize_part(_Decode(float_baked), data.decode, "decode", job.progress, keep),
+                       quantize_part(Decode(float_baked, "nchw"), data.decode, "decode", job.progress, keep),
                        float_baked)  # no .eval(): exported graph modules refuse it (they have no train mode)
     record = {"scheme": "PT2E static int8, XNNPACKQuantizer: per-channel symmetric weights, per-tensor "
                         "affine activations; encode / Euler step / decode calibrated separately, one set of "
@@ -180,5 +159,5 @@ def quantize_baked(job: ExportJob, gate_db: float) -> tuple[nn.Module, dict]:
               "sensitivity": chosen.card(),
               "calibration_images": len(batches),
               "calibration_source": str(job.args.calibration_dir or "scikit-image samples"),
-              "eager_psnr_db": round(_psnr(q, float_baked, _nchw(job, job.reference_inputs)), 3)}
-    return (NHWCAdapter(q) if job.layout == "nhwc" else q), record
+              "eager_psnr_db": round(_psnr(q, float_baked, to_nchw(job.reference_inputs, job.layout)), 3)}
+    return q, record

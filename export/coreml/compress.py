@@ -4,9 +4,9 @@ All modes use `coremltools.optimize.coreml` on the converted fp16 model.  In the
 are one constant shared by every unrolled Euler step, so compressing a weight compresses it for all K steps at
 once (the shared-weight problem of PT2E on the unrolled graph does not arise here).
 
-Which weights stay fp16 is measured, not guessed: `export.coreml` runs the shared per-layer sensitivity
-(`export.sensitivity`) with the weights coremltools actually produced, decompressed, and keeps the layers with the
-most error per parameter in fp16 until the simulated PSNR clears the gate.
+Which weights stay fp16 is measured, not guessed: `export.coreml.convert` hands the weights coremltools actually
+produced, decompressed, to the pipeline's shared per-layer sensitivity (`export.sensitivity`), which keeps the layers
+with the most error per parameter in fp16 until the simulated PSNR clears the gate.
 
 w8a8: coremltools' `linear_quantize_activations` calibrates by running Core ML predictions, which do not exist
 on Linux.  We compute the same per-tensor ranges with the host interpreter (`export.mil`) and then apply
@@ -23,11 +23,9 @@ import coremltools.optimize as cto
 
 from elir_mobile.errors import ElirError
 
+from . import COMPRESSIONS
 from .mil import MILProgram
 
-COMPRESSIONS = ("none", "int8", "palettize6", "palettize4", "w8a8")
-# Modes that require iOS18 (palettes default to iOS18 for per-grouped-channel LUTs but also work on iOS17).
-IOS18_ONLY = {"w8a8"}
 PALETTE_GROUP_SIZE = 16
 
 

@@ -15,7 +15,7 @@ instead of keeping every intermediate tensor alive (the default mode peaked at 1
 
 The int8 precisions leave some convolutions in float, chosen by the measured sensitivity (`export.sensitivity`),
 via NO_QUANTIZE rules on those ops' scopes (`conv_scopes`); full-integer int8 also keeps ADD (the residual
-stream: see `export.executorch_quant.make_quantizer` for the measurement) and GroupNorm's statistics in float.
+stream: see `export.executorch.quantize.make_quantizer` for the measurement) and GroupNorm's statistics in float.
 """
 
 from __future__ import annotations
@@ -29,25 +29,21 @@ from typing import Mapping, Sequence
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-from .tflite_audit import operators
+from elir_mobile.quiet import native_output
+from elir_mobile.runtimes import LITERT_SIGNATURE
 
-FLOAT = "fp32"
-WEIGHT_ONLY = ("fp16", "dynamic-int8")
-FULL_INTEGER = ("int8", "int16x8")
-PRECISIONS = (FLOAT, *WEIGHT_ONLY, *FULL_INTEGER)
-SIGNATURE = "serving_default"
+from .audit import operators
+
+SIGNATURE = LITERT_SIGNATURE
+QUANTIZED = ("fp16", "dynamic-int8", "int8", "int16x8")
 
 _TYPE_NAMES = {code: name.lower() for name, code in vars(schema.TensorType).items() if not name.startswith("_")}
-
-
-def needs_calibration(precision: str) -> bool:
-    return precision in FULL_INTEGER
 
 
 # What full-integer int8 keeps in float, as in the XNNPACK int8 export: ADD (the residual stream) by op type, and
 # GroupNorm's statistics by scope (the ops litert_torch names after `ChannelsLastGroupNorm`).
 FLOAT_OPS = {"int8": ("ADD",)}
-FLOAT_SCOPES = {"int8": (r"tflite_layout\.ChannelsLastGroupNorm",)}
+FLOAT_SCOPES = {"int8": (r"ChannelsLastGroupNorm",)}
 # The conv op types the sensitivity can keep in float.
 CONV_OPS = ("CONV_2D", "TRANSPOSE_CONV")
 
@@ -112,7 +108,8 @@ def input_names(model: bytes) -> list[str]:
     """The default signature's input names, in argument order (the calibration dict's keys)."""
     from ai_edge_litert.interpreter import Interpreter
 
-    return Interpreter(model_content=model).get_signature_list()[SIGNATURE]["inputs"]
+    with native_output():
+        return Interpreter(model_content=model).get_signature_list()[SIGNATURE]["inputs"]
 
 
 def quantize(float_model: bytes, precision: str, calibration: Sequence[Sequence[np.ndarray]] | None = None,
@@ -122,7 +119,7 @@ def quantize(float_model: bytes, precision: str, calibration: Sequence[Sequence[
     from ai_edge_quantizer import quantizer
     from ai_edge_quantizer.calibrator import CalibrationMode
 
-    if precision not in PRECISIONS or precision == FLOAT:
+    if precision not in QUANTIZED:
         raise ValueError(f"no quantization recipe for precision {precision!r}")
     q = quantizer.Quantizer(float_model)
     q.load_quantization_recipe(_recipe(precision, float_scopes))
@@ -133,9 +130,13 @@ def quantize(float_model: bytes, precision: str, calibration: Sequence[Sequence[
             raise ValueError(f"precision {precision} needs calibration inputs")
         names = input_names(float_model)
         data = [{n: np.asarray(t, dtype=np.float32) for n, t in zip(names, sample)} for sample in calibration]
-        qsvs = q.calibrate({SIGNATURE: data}, num_threads=2, mode=CalibrationMode.CALIBRATION_PROFILER_BASED)
+        with native_output():
+            qsvs = q.calibrate({SIGNATURE: data}, num_threads=2, mode=CalibrationMode.CALIBRATION_PROFILER_BASED)
     calibration_seconds = time.perf_counter() - start
-    result = q.quantize(qsvs, enable_progress_bar=False, enable_progress_report=False)
+    # ai_edge_quantizer 0.10 drops enable_progress_bar on its way to the graph transformation, which then draws
+    # a bar (and re-warns about the calibration interpreter) whatever is asked.
+    with native_output():
+        result = q.quantize(qsvs, enable_progress_bar=False, enable_progress_report=False)
     model = bytes(result.quantized_model)
     summary = {
         "tool": "ai_edge_quantizer",
