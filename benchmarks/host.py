@@ -7,8 +7,9 @@ All rows use the same thread count and are timed interleaved (run i of every row
 machine drift hits them alike; ratios are to eager measured in the same process.  Peak RSS comes from a fresh
 child process per row (load + one run), so rows do not inherit each other's memory.  A per-stage breakdown
 (encoder, coarse estimator, one U-Net step, decoder) shows where the time goes, for eager and for any .pte that
-exports those methods.  The matmul peak (GMAC/s of a large fp32 matmul, same threads) is measured in the same
-run, so "share of peak" compares like with like.
+exports those methods.  The CPU's roof (`benchmarks.roof`: peak fp32 FMA and int8 dot-product GMAC/s, same
+threads) is measured in the same run; each row's share of it uses the fp32 roof for float rows and the int8 roof
+for integer ones.  The report names the CPU model and its ISA features.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import torch
 from tqdm import tqdm
 
 from benchmarks.device.stats import summarize
+from benchmarks.roof import cpu_info, describe
 from elir_mobile.artifacts import Artifact, find_artifacts, read_card
 from elir_mobile.errors import exit_code
 
@@ -50,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("out/bench"))
+    parser.add_argument("--verbose", action="store_true", help="also show known-harmless third-party messages")
     parser.add_argument("--no-rss", action="store_true", help="skip the per-row child processes")
     parser.add_argument("--probe", help=argparse.SUPPRESS)  # child mode: 'eager' or a card path
     return parser
@@ -79,16 +82,25 @@ def eager_runner(baked) -> tuple[Callable, list[np.ndarray]]:
     return run, [x.numpy()]
 
 
-def matmul_peak_gmacs(n: int = 2048, runs: int = 5) -> float:
-    """GMAC/s of an n x n x n fp32 matmul: what this CPU reaches on the easiest dense workload."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.mm(a, b)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        torch.mm(a, b)
-        times.append(time.perf_counter() - start)
-    return n ** 3 / float(np.median(times)) / 1e9
+INTEGER_PRECISIONS = {"int8", "dynamic-int8", "int16x8"}
+
+
+def roof_kind(card: dict | None) -> str:
+    """Which roof a row is measured against: integer compute (int8 dot products) or float (fp32 FMA)."""
+    if card is None:
+        return "fp32_fma"
+    a = card["artifact"]
+    return "int8_dot" if a["precision"] in INTEGER_PRECISIONS or a["compression"] == "w8a8" else "fp32_fma"
+
+
+def measure_roof(threads: int) -> tuple[dict | None, str | None]:
+    """The roof of this run, or None and why not."""
+    from benchmarks.roof import RoofUnavailable, measure
+
+    try:
+        return measure(threads), None
+    except RoofUnavailable as e:
+        return None, str(e)
 
 
 def time_call(fn: Callable, inputs: list[np.ndarray]) -> float:
@@ -198,7 +210,7 @@ def benchmark(args: argparse.Namespace, argv: list[str]) -> dict:
     for _ in tqdm(range(args.runs), desc="interleaved runs", unit="round", disable=None):
         for row in rows:
             samples[row["name"]].append(time_call(row["fn"], row["inputs"]))
-    peak = matmul_peak_gmacs()
+    roof, roof_missing = measure_roof(args.threads)
     eager_median = summarize(samples[rows[0]["name"]])["median"]
     results = []
     for row in rows:
@@ -206,7 +218,10 @@ def benchmark(args: argparse.Namespace, argv: list[str]) -> dict:
         entry = {"name": row["name"], "runtime": row["runtime"], "threads": args.threads, "ms": stats,
                  "ratio_to_eager": stats["median"] / eager_median,
                  "gmacs_per_s": row["macs"] / stats["median"] / 1e6, "load_ms": row.get("load_ms")}
-        entry["share_of_matmul_peak"] = entry["gmacs_per_s"] / peak
+        kind = roof_kind(row["artifact"].card if "artifact" in row else None)
+        ceiling = (roof or {}).get(kind)
+        entry["roof"] = kind
+        entry["share_of_roof"] = entry["gmacs_per_s"] / ceiling["gmacs"] if ceiling else None
         if not args.no_rss:
             entry.update(child_rss(argv, row["probe"]) or {"peak_rss_mb": None})
         results.append(entry)
@@ -217,24 +232,24 @@ def benchmark(args: argparse.Namespace, argv: list[str]) -> dict:
             if breakdown:
                 stages[row["name"]] = breakdown
     return {"task": args.task, "threads": args.threads, "runs": args.runs, "warmup": args.warmup,
-            "image_size": baked.image_size, "macs": macs, "matmul_peak_gmacs": peak, "rows": results,
+            "image_size": baked.image_size, "macs": macs, "roof": roof, "roof_missing": roof_missing, "rows": results,
             "stages_ms": stages, "skipped": skipped, "torch": torch.__version__,
-            "machine": {"cpu_threads_available": torch.get_num_threads()}}
+            "machine": {"cpu": cpu_info(), "cpu_threads_available": torch.get_num_threads()}}
 
 
 def to_markdown(report: dict) -> str:
     lines = [f"### Host latency: {report['task']} @ {report['image_size']} px, {report['threads']} threads, "
              f"median of {report['runs']} interleaved runs",
-             "", f"Matmul peak (fp32, same threads): {report['matmul_peak_gmacs']:.1f} GMAC/s; "
-             f"model: {report['macs'] / 1e9:.1f} GMAC.", "",
-             "| row | median ms | p90 ms | min ms | x eager | GMAC/s | % of peak | load ms | peak RSS MB |",
+             "", f"CPU: {describe(report['machine']['cpu'])}; model: {report['macs'] / 1e9:.1f} GMAC; "
+             + (roof_line(report["roof"]) if report["roof"] else f"roof not measured: {report['roof_missing']}."), "",
+             "| row | median ms | p90 ms | min ms | x eager | GMAC/s | % of roof | load ms | peak RSS MB |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in report["rows"]:
         load = f"{r['load_ms']:.0f}" if r.get("load_ms") is not None else "-"
         rss = f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") is not None else "-"
+        share = "-" if r["share_of_roof"] is None else f"{100 * r['share_of_roof']:.0f}% {r['roof'].split('_')[0]}"
         lines.append(f"| {r['name']} | {r['ms']['median']:.1f} | {r['ms']['p90']:.1f} | {r['ms']['min']:.1f} | "
-                     f"{r['ratio_to_eager']:.2f} | {r['gmacs_per_s']:.1f} | {100 * r['share_of_matmul_peak']:.0f}% "
-                     f"| {load} | {rss} |")
+                     f"{r['ratio_to_eager']:.2f} | {r['gmacs_per_s']:.1f} | {share} | {load} | {rss} |")
     lines += ["", "| stage (median ms) | " + " | ".join(report["stages_ms"]) + " |",
               "|---|" + "---|" * len(report["stages_ms"])]
     names = sorted({k for s in report["stages_ms"].values() for k in s})
@@ -246,10 +261,19 @@ def to_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def roof_line(roof: dict) -> str:
+    fp32, int8 = roof["fp32_fma"], roof["int8_dot"]
+    return (f"roof ({roof['threads']} threads, benchmarks.roof): fp32 FMA "
+            + (f"{fp32['gmacs']:.1f} GMAC/s ({fp32['kernel']})" if fp32 else "-") + ", int8 dot "
+            + (f"{int8['gmacs']:.1f} GMAC/s ({int8['kernel']})." if int8 else "-."))
+
+
 def publish(report: dict, markdown: str, out: Path, stem: str) -> None:
-    """Write `<out>/<stem>.json` and `.md` (each atomically) and print the markdown."""
+    """Write `<out>/<stem>.json` and `.md` (each atomically) and print the markdown.  Every report records the CPU
+    model and ISA features it was measured on (`machine.cpu`)."""
     from elir_mobile.atomic import write_text
 
+    report.setdefault("machine", {}).setdefault("cpu", cpu_info())
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / f"{stem}.json", json.dumps(report, indent=2))
     write_text(out / f"{stem}.md", markdown)
@@ -257,6 +281,9 @@ def publish(report: dict, markdown: str, out: Path, stem: str) -> None:
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> None:
+    from elir_mobile import quiet
+
+    quiet.install(verbose=args.verbose)
     if args.probe:
         print(json.dumps(probe(args)))
         return

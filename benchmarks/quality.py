@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--grid", type=int, default=4, help="images shown in the side-by-side grid")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("out/quality"))
+    parser.add_argument("--verbose", action="store_true", help="also show known-harmless third-party messages")
     return parser
 
 
@@ -230,6 +231,9 @@ def to_markdown(report: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> None:
+    from elir_mobile import quiet
+
+    quiet.install(verbose=args.verbose)
     report, rows = evaluate(args)
     if rows:
         args.out.mkdir(parents=True, exist_ok=True)

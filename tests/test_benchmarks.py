@@ -77,7 +77,10 @@ def test_host_eager_end_to_end(tmp_path):
     row = report["rows"][0]
     assert row["name"] == "eager PyTorch" and row["ratio_to_eager"] == 1.0
     assert row["ms"]["n"] == 3 and row["ms"]["min"] <= row["ms"]["median"] <= row["ms"]["p90"]
-    assert row["peak_rss_mb"] > 50 and report["matmul_peak_gmacs"] > 0 and report["macs"] > 0
+    assert row["peak_rss_mb"] > 50 and report["macs"] > 0
+    assert report["machine"]["cpu"]["model"] and report["machine"]["cpu"]["arch"]
+    if report["roof"] is not None:  # None only without cmake / a C++ compiler (roof_missing says so)
+        assert row["roof"] == "fp32_fma" and 0 < row["share_of_roof"] < 1.5
     assert set(report["stages_ms"]["eager"]) == {"encoder", "coarse", "encode", "unet_step", "unet_all_steps",
                                                  "decoder"}
 
@@ -119,3 +122,20 @@ def test_probe_reports_its_own_peak_memory_not_its_parents():
                            capture_output=True, text=True, check=True)
     assert float(child.stdout.split()[-1]) < host.peak_rss_mb() - 400
     del ballast
+
+
+def test_the_roof_builds_runs_and_names_its_kernels():
+    """The native roof microbenchmark on a short setting: real kernels for this ISA; figures printed, not asserted
+    against a speed (they depend on the machine)."""
+    from benchmarks import roof
+
+    result = roof.measure(threads=1, seconds=0.05)
+    print(roof.to_markdown(result))
+    assert result["threads"] == 1 and result["cpu"] == roof.cpu_info()
+    if result["cpu"]["arch"] in ("x86_64", "AMD64") and "avx2" in result["cpu"]["isa"]:
+        assert result["fp32_fma"]["kernel"] in ("avx512f", "avx2+fma")
+        assert result["int8_dot"]["kernel"] == ("avx512_vnni" if "avx512_vnni" in result["cpu"]["isa"] else
+                                                "avx_vnni" if "avx_vnni" in result["cpu"]["isa"] else "avx2")
+    assert result["fp32_fma"]["gmacs"] > 0
+    # An int8 dot product retires at least as many MACs per cycle as an fp32 FMA on every listed kernel.
+    assert result["int8_dot"] is None or result["int8_dot"]["gmacs"] > result["fp32_fma"]["gmacs"]

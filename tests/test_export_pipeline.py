@@ -362,3 +362,23 @@ def test_a_new_users_first_export_prints_only_our_lines(tiny_cli_export):
     foreign = [line for line in stderr.splitlines() if not line.startswith("[sr] ")]
     assert foreign == [], "third-party output reached the user:\n" + "\n".join(foreign)
     assert stdout.splitlines()[0].startswith("artifact ") and "worst" in stdout
+
+
+def test_export_never_imports_benchmarks_and_the_core_never_imports_export():
+    """The layers point one way: benchmarks -> export -> elir_mobile."""
+    import ast
+
+    def imported(package: str) -> dict[str, set[str]]:
+        found = {}
+        for path in (ROOT / package).rglob("*.py"):
+            names = set()
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    names |= {a.name.split(".")[0] for a in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    names.add(node.module.split(".")[0])
+            found[str(path.relative_to(ROOT))] = names
+        return found
+
+    assert {p for p, names in imported("export").items() if "benchmarks" in names} == set()
+    assert {p for p, names in imported("elir_mobile").items() if names & {"export", "benchmarks"}} == set()
