@@ -13,4 +13,5 @@ dependencyResolutionManagement {
     }
 }
 rootProject.name = "elir-demo"
-include(":app")
+// core: the app's plain logic (tiling, noise, statistics, parity, card, record, quantization), pure Kotlin/JVM.
+include(":app", ":core")

@@ -6,7 +6,7 @@ import PackageDescription
 
 let package = Package(
     name: "ELIRKit",
-    platforms: [.iOS(.v16), .macOS(.v13)],
+    platforms: [.iOS(.v17), .macOS(.v14)],  // as the app (ExecuTorch needs iOS 17)
     products: [.library(name: "ELIRKit", targets: ["ELIRKit"])],
     targets: [
         .target(name: "ELIRKit"),

@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.device import collate
-from benchmarks.device.records import validation_errors
+pytest.importorskip("executorch", reason='elir_bench builds against ExecuTorch: pip install "elir-mobile[executorch]"')
+
+from benchmarks.device import collate  # noqa: E402
+from benchmarks.device.records import validation_errors  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 NATIVE = REPO / "benchmarks" / "device" / "native"
@@ -34,7 +36,8 @@ def _executorch_prefix() -> Path:
 @pytest.fixture(scope="module")
 def build_dir() -> Path:
     prefix = _executorch_prefix()
-    key = hashlib.sha256(f"{prefix}|{sys.executable}".encode()).hexdigest()[:12]
+    # One build folder per checkout and interpreter: CMake refuses a cache made from another source folder.
+    key = hashlib.sha256(f"{prefix}|{sys.executable}|{NATIVE}".encode()).hexdigest()[:12]
     build = Path(os.environ.get("ELIR_BENCH_BUILD_DIR") or Path(tempfile.gettempdir()) / f"elir_bench-build-{key}")
     for cmd in (["cmake", "-S", str(NATIVE), "-B", str(build), f"-DCMAKE_PREFIX_PATH={prefix}",
                  "-DCMAKE_BUILD_TYPE=Release"],
@@ -71,7 +74,8 @@ def run_bench(build_dir: Path, card: Path, out: Path, *extra: str) -> subprocess
 
 
 def test_unit_tests_pass_and_sample_record_is_schema_valid(build_dir, tmp_path):
-    """C++ stats/parity/JSON/SHA-256/card reader against the known values; its record writer against the schema."""
+    """C++ stats/parity/SHA-256 (OpenSSL)/card reader (nlohmann/json) against the known values; its record writer
+    against the schema."""
     sample = tmp_path / "sample.json"
     proc = subprocess.run([str(build_dir / "elir_bench_unit"), "--write-record", str(sample)],
                           capture_output=True, text=True, timeout=120)
@@ -82,7 +86,9 @@ def test_unit_tests_pass_and_sample_record_is_schema_valid(build_dir, tmp_path):
 
 
 def test_elir_bench_runs_with_parity_and_a_valid_record(build_dir, tiny_pte, tmp_path):
-    card = json.loads(tiny_pte.read_text())
+    from export.card import validate
+
+    card = validate(json.loads(tiny_pte.read_text()))  # the card elir_bench reads follows export/card.schema.json
     out = tmp_path / "result.json"
     proc = run_bench(build_dir, tiny_pte, out, "--warmup", "2", "--runs", "5", "--threads", "2")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -148,8 +154,9 @@ def test_elir_bench_bad_input_is_one_line_exit_2_nothing_written(build_dir, tiny
         extra = ["--runs", "0"]
     elif case == "unknown_flag":
         extra = ["--iterations", "3"]
-    elif case == "bad_card":
+    elif case == "bad_card":  # not *.json: the session's card check validates every *.json it finds
         del card["artifact"]["precision"]
+        card_path = work / "bad.card"
         card_path.write_text(json.dumps(card))
     proc = run_bench(build_dir, card_path, out, *extra)
     assert proc.returncode == 2, proc.stdout + proc.stderr

@@ -1,3 +1,5 @@
+import org.jetbrains.kotlin.gradle.dsl.JvmTarget
+
 plugins {
     alias(libs.plugins.android.application)
     alias(libs.plugins.kotlin.android)
@@ -38,23 +40,25 @@ android {
         sourceCompatibility = JavaVersion.VERSION_17
         targetCompatibility = JavaVersion.VERSION_17
     }
-    kotlinOptions { jvmTarget = "17" }
     packaging {
-        // Both runtimes ship the NDK's C++ runtime; models are read from files, never compressed assets.
+        // Both runtimes ship the NDK's C++ runtime.  Native libraries stay uncompressed on disk (legacy
+        // packaging): QNN's DSP loader and LiteRT's NPU dispatch read them from nativeLibraryDir.
         jniLibs { pickFirsts += "**/libc++_shared.so"; useLegacyPackaging = true }
     }
 }
 
+kotlin {
+    compilerOptions { jvmTarget.set(JvmTarget.JVM_17) }
+}
+
 dependencies {
+    implementation(project(":core"))
     "xnnpackImplementation"(libs.executorch.android)
     "vulkanImplementation"(libs.executorch.android.vulkan)
     "qnnImplementation"(libs.executorch.android.qnn)
     implementation(libs.litert)
-    implementation(libs.litert.gpu)
     implementation(libs.androidx.core.ktx)
     implementation(libs.androidx.activity.ktx)
     implementation(libs.androidx.lifecycle.runtime.ktx)
     implementation(libs.kotlinx.coroutines.android)
-    testImplementation(libs.junit)
-    testImplementation(libs.orgjson)
 }

@@ -1,9 +1,10 @@
 import ELIRKit
 import SwiftUI
+import UIKit
 
 /// Headless benchmark mode, from launch arguments (xcrun devicectl device process launch ... -- <args>):
 ///
-///   --benchmark --model elir_bfr_fp16.mlpackage [--card elir_bfr_fp16.json] --runtime coreml|executorch
+///   --benchmark --model elir_bfr_coreml_fp16.mlpackage [--card elir_bfr_fp16.json] --runtime coreml|executorch
 ///   --accelerator all|cpuAndNeuralEngine|cpuAndGPU|cpuOnly|xnnpack|coreml [--warmup 10] [--runs 50]
 ///   [--cooldown 60] [--out result.json]
 ///
@@ -63,9 +64,11 @@ final class BenchmarkMode: ObservableObject {
                 }
             }
             let data = try BenchmarkRecord.json(card: card, device: Platform.device(), run: run)
+            // Atomic: write beside, then move in (replaceItemAt needs an existing item, so a first record is moved).
             let tmp = out.appendingPathExtension("tmp")
             try data.write(to: tmp)
-            _ = try fm.replaceItemAt(out, withItemAt: tmp)
+            if fm.fileExists(atPath: out.path) { _ = try fm.replaceItemAt(out, withItemAt: tmp) }
+            else { try fm.moveItem(at: tmp, to: out) }
             let line = try BenchmarkRecord.summaryLine(card: card, run: run)
             print(line)
             return line
@@ -78,13 +81,20 @@ final class BenchmarkMode: ObservableObject {
     }
 }
 
+/// One benchmark per launch: it starts once even if SwiftUI re-runs the view's task, keeps the screen awake
+/// (no auto-lock dimming or suspending the app mid-run), and exits when done.
 struct BenchmarkView: View {
     let request: BenchmarkMode.Request
     @State private var status = "ELIR benchmark running…"
+    @MainActor private static var started = false
 
     var body: some View {
         Text(status).padding().task {
+            guard !Self.started else { return }
+            Self.started = true
+            UIApplication.shared.isIdleTimerDisabled = true
             status = await BenchmarkMode.run(request)
+            UIApplication.shared.isIdleTimerDisabled = false
             try? await Task.sleep(nanoseconds: 500_000_000)
             exit(0)  // headless mode: the script waits for the process to end
         }

@@ -1,7 +1,8 @@
 import Foundation
 
 /// The benchmark protocol, identical to elir_bench's and the Android app's: timed load, timed first run,
-/// warm-up, timed runs, parity (worse of first and last output) against the card's reference vectors.
+/// warm-up, timed runs, parity (worse of first and last output) against the card's reference vectors.  Buffers are
+/// the engine's, allocated at load; each timed run is split into writing the inputs, inference and reading.
 public enum BenchmarkRunner {
     public struct Config {
         public var warmup = 10
@@ -48,12 +49,19 @@ public enum BenchmarkRunner {
             throw ELIRError.runtime("output has \(first.count) values, the card's output shape needs \(expected.count)")
         }
         for _ in 0..<config.warmup { _ = try engine.run(inputs) }
-        var samples: [Double] = []
+        // Each timed run: writing the inputs, inference alone (the samples), reading the output, timed apart.
+        var samples: [Double] = [], writeMs: [Double] = [], readMs: [Double] = []
+        samples.reserveCapacity(config.runs); writeMs.reserveCapacity(config.runs); readMs.reserveCapacity(config.runs)
         var last = first
         for _ in 0..<config.runs {
-            t0 = DispatchTime.now().uptimeNanoseconds
-            last = try engine.run(inputs)
-            samples.append(ms(t0))
+            let a = DispatchTime.now().uptimeNanoseconds
+            try engine.write(inputs)
+            let b = DispatchTime.now().uptimeNanoseconds
+            try engine.invoke()
+            let c = DispatchTime.now().uptimeNanoseconds
+            last = try engine.read()
+            let d = DispatchTime.now().uptimeNanoseconds
+            writeMs.append(Double(b - a) / 1e6); samples.append(Double(c - b) / 1e6); readMs.append(Double(d - c) / 1e6)
         }
         let after = Platform.thermal()
         if let coreml = engine as? CoreMLEngine { try await coreml.computePlacement() }
@@ -64,7 +72,8 @@ public enum BenchmarkRunner {
             acceleratorRequested: engine.acceleratorRequested, acceleratorUsed: engine.acceleratorUsed,
             fallbackOccurred: engine.fallbackOccurred, fallbackDetail: engine.fallbackDetail,
             opPlacement: engine.opPlacement, loadMs: loadMs, firstRunMs: firstMs, warmup: config.warmup,
-            samplesMs: samples, peakFootprintMb: Platform.peakFootprintMb(), thermalBefore: before,
+            samplesMs: samples, inputMs: try Stats.summarize(writeMs).median, outputMs: try Stats.summarize(readMs).median,
+            peakFootprintMb: Platform.peakFootprintMb(), thermalBefore: before,
             thermalAfter: after, cooldownS: cooled,
             psnrDb: Swift.min(Parity.psnrDb(first, expected), Parity.psnrDb(last, expected)),
             maxAbsErr: Swift.max(Parity.maxAbsErr(first, expected), Parity.maxAbsErr(last, expected)),

@@ -21,6 +21,9 @@ public final class CoreMLEngine: Engine {
     private let card: ModelCard
     private let compiledURL: URL
     private let configuration: MLModelConfiguration
+    private var inputArrays: [String: MLMultiArray] = [:]
+    private var provider: MLFeatureProvider?
+    private var output: MLFeatureProvider?
 
     /// Compiles the .mlpackage once and caches the .mlmodelc; returns the compile seconds (0 when cached).
     /// Call before timing a load, so load_ms never includes compilation.
@@ -46,6 +49,13 @@ public final class CoreMLEngine: Engine {
         configuration = MLModelConfiguration()
         configuration.computeUnits = units
         model = try MLModel(contentsOf: compiledURL, configuration: configuration)
+        let described = model.modelDescription.inputDescriptionsByName
+        for spec in card.inputs where described[spec.name]?.type != .image {
+            guard spec.dtype == "float32" else {
+                throw ELIRError.badInput("\(spec.name) is \(spec.dtype); the app feeds Core ML float32 tensors")
+            }
+            inputArrays[spec.name] = try MLMultiArray(shape: spec.shape.map { NSNumber(value: $0) }, dataType: .float32)
+        }
     }
 
     /// Fills op_placement / accelerator used / fallback from MLComputePlan (iOS 17.4+); outside the timed path.
@@ -86,56 +96,43 @@ public final class CoreMLEngine: Engine {
 
     /// Inputs/outputs are float tensors (the exporter's default `--io tensor`) or, for `--io image` packages,
     /// RGB images: then the [0, 1] planar data travels as a 32BGRA CVPixelBuffer (8-bit, so parity is limited
-    /// to what 8 bits carry) and the image output is read back the same way.
-    public func run(_ inputs: [[Float]]) throws -> [Float] {
+    /// to what 8 bits carry) and the image output is read back the same way.  Tensor inputs are copied into
+    /// MLMultiArrays allocated once, at load.
+    public func write(_ inputs: [[Float]]) throws {
+        guard inputs.count == card.inputs.count else {
+            throw ELIRError.badInput("the artifact takes \(card.inputs.count) inputs, got \(inputs.count)")
+        }
         var features: [String: MLFeatureValue] = [:]
-        let described = model.modelDescription.inputDescriptionsByName
         for (spec, data) in zip(card.inputs, inputs) {
-            if described[spec.name]?.type == .image {
+            guard data.count == spec.count else {
+                throw ELIRError.badInput("\(spec.name) has \(data.count) values, needs \(spec.count)")
+            }
+            if let array = inputArrays[spec.name] {
+                data.withUnsafeBufferPointer { src in
+                    array.withUnsafeMutableBytes { dst, _ in dst.copyMemory(from: UnsafeRawBufferPointer(src)) }
+                }
+                features[spec.name] = MLFeatureValue(multiArray: array)
+            } else {
                 let (h, w) = (spec.shape[spec.shape.count - 2], spec.shape[spec.shape.count - 1])
                 features[spec.name] = MLFeatureValue(pixelBuffer: try ImageIO.pixelBuffer(fromCHW: data, h: h, w: w))
-                continue
             }
-            let array = try MLMultiArray(shape: spec.shape.map { NSNumber(value: $0) }, dataType: .float32)
-            data.withUnsafeBufferPointer { src in
-                array.withUnsafeMutableBytes { dst, _ in dst.copyMemory(from: UnsafeRawBufferPointer(src)) }
-            }
-            features[spec.name] = MLFeatureValue(multiArray: array)
         }
-        let out = try model.prediction(from: MLDictionaryFeatureProvider(dictionary: features))
-        guard let name = card.outputs.first?.name, let value = out.featureValue(for: name) else {
+        provider = try MLDictionaryFeatureProvider(dictionary: features)
+    }
+
+    public func invoke() throws {
+        guard let provider else { throw ELIRError.runtime("invoke before write") }
+        output = try model.prediction(from: provider)
+    }
+
+    public func read() throws -> [Float] {
+        guard let name = card.outputs.first?.name, let value = output?.featureValue(for: name) else {
             throw ELIRError.runtime("the model has no output named \(card.outputs.first?.name ?? "?")")
         }
         if let buffer = value.imageBufferValue { return try ImageIO.chw(from: buffer).data }
         guard let array = value.multiArrayValue else { throw ELIRError.runtime("output \(name) is neither tensor nor image") }
-        return Self.floats(array)
-    }
-
-    /// Float32 copy of an MLMultiArray in logical (row-major) order: a straight copy for contiguous float32 /
-    /// float16 outputs (the usual case, kept cheap because it sits inside the timed run), element-wise otherwise.
-    static func floats(_ a: MLMultiArray) -> [Float] {
-        let shape = a.shape.map { $0.intValue }
-        let count = shape.reduce(1, *)
-        var contiguous = [Int](repeating: 1, count: shape.count)
-        for d in stride(from: shape.count - 2, through: 0, by: -1) { contiguous[d] = contiguous[d + 1] * shape[d + 1] }
-        if a.strides.map({ $0.intValue }) == contiguous {
-            if a.dataType == .float32 {
-                return a.withUnsafeBytes { Array($0.bindMemory(to: Float.self).prefix(count)) }
-            }
-            #if arch(arm64)
-            if a.dataType == .float16 {
-                return a.withUnsafeBytes { $0.bindMemory(to: Float16.self).prefix(count).map(Float.init) }
-            }
-            #endif
-        }
-        var out = [Float](repeating: 0, count: count)
-        var index = [Int](repeating: 0, count: shape.count)
-        for i in 0..<count {
-            var rem = i
-            for d in stride(from: shape.count - 1, through: 0, by: -1) { index[d] = rem % shape[d]; rem /= shape[d] }
-            out[i] = a[index.map { NSNumber(value: $0) }].floatValue
-        }
-        return out
+        // Logical (row-major) order whatever the strides, float16 converted: MLShapedArray does both.
+        return MLShapedArray<Float>(converting: array).scalars
     }
 }
 

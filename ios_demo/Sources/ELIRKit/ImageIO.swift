@@ -1,7 +1,9 @@
 import CoreGraphics
 import CoreImage
+import CoreImage.CIFilterBuiltins
 import CoreVideo
 import Foundation
+import ImageIO
 
 /// CVPixelBuffer (32BGRA) <-> planar float CHW in [0, 1], plus the task's input preparation.
 public enum ImageIO {
@@ -25,12 +27,8 @@ public enum ImageIO {
         return (out, h, w)
     }
 
-    public static func pixelBuffer(fromCHW x: [Float], h: Int, w: Int) throws -> CVPixelBuffer {
-        var buffer: CVPixelBuffer?
-        let attrs = [kCVPixelBufferCGImageCompatibilityKey: true, kCVPixelBufferCGBitmapContextCompatibilityKey: true] as CFDictionary
-        guard CVPixelBufferCreate(nil, w, h, kCVPixelFormatType_32BGRA, attrs, &buffer) == kCVReturnSuccess, let buffer else {
-            throw ELIRError.runtime("cannot allocate a \(w)x\(h) pixel buffer")
-        }
+    public static func pixelBuffer(fromCHW chw: [Float], h: Int, w: Int) throws -> CVPixelBuffer {
+        let buffer = try makeBuffer(width: w, height: h)
         CVPixelBufferLockBaseAddress(buffer, [])
         defer { CVPixelBufferUnlockBaseAddress(buffer, []) }
         let row = CVPixelBufferGetBytesPerRow(buffer)
@@ -38,27 +36,59 @@ public enum ImageIO {
         func q(_ v: Float) -> UInt8 { UInt8(Swift.min(Swift.max(v, 0), 1) * 255 + 0.5) }
         for y in 0..<h { for x in 0..<w {
             let px = p + y * row + 4 * x
-            px[0] = q(x[2 * h * w + y * w + x]); px[1] = q(x[h * w + y * w + x]); px[2] = q(x[y * w + x]); px[3] = 255
+            px[0] = q(chw[2 * h * w + y * w + x]); px[1] = q(chw[h * w + y * w + x]); px[2] = q(chw[y * w + x]); px[3] = 255
         } }
         return buffer
     }
 
-    /// A 32BGRA buffer of `image` scaled to (w, h): Lanczos (smooth) or nearest (exact pixel repeat).
-    public static func pixelBuffer(from image: CGImage, width: Int, height: Int, nearest: Bool = false) throws -> CVPixelBuffer {
-        var ci = CIImage(cgImage: image)
-        let sx = CGFloat(width) / CGFloat(image.width), sy = CGFloat(height) / CGFloat(image.height)
-        if nearest {
-            ci = ci.samplingNearest().transformed(by: CGAffineTransform(scaleX: sx, y: sy))
-        } else if sx != 1 || sy != 1 {
-            ci = ci.transformed(by: CGAffineTransform(scaleX: sx, y: sy))
-        }
+    static func makeBuffer(width: Int, height: Int) throws -> CVPixelBuffer {
         var buffer: CVPixelBuffer?
         let attrs = [kCVPixelBufferCGImageCompatibilityKey: true, kCVPixelBufferCGBitmapContextCompatibilityKey: true] as CFDictionary
-        guard CVPixelBufferCreate(nil, width, height, kCVPixelFormatType_32BGRA, attrs, &buffer) == kCVReturnSuccess, let buffer else {
+        guard CVPixelBufferCreate(nil, width, height, kCVPixelFormatType_32BGRA, attrs, &buffer) == kCVReturnSuccess,
+              let buffer else {
             throw ELIRError.runtime("cannot allocate a \(width)x\(height) pixel buffer")
         }
-        CIContext().render(ci, to: buffer)
         return buffer
+    }
+
+    /// A 32BGRA buffer of `image` scaled to (width, height): Lanczos (Core Image's CILanczosScaleTransform, the
+    /// edges clamped so no transparent border bleeds in) or nearest (exact pixel repeat).
+    public static func pixelBuffer(from image: CGImage, width: Int, height: Int, nearest: Bool = false) throws -> CVPixelBuffer {
+        let source = CIImage(cgImage: image)
+        let sx = CGFloat(width) / CGFloat(image.width), sy = CGFloat(height) / CGFloat(image.height)
+        var scaled = source
+        if nearest {
+            scaled = source.samplingNearest().transformed(by: CGAffineTransform(scaleX: sx, y: sy))
+        } else if sx != 1 || sy != 1 {
+            let lanczos = CIFilter.lanczosScaleTransform()
+            lanczos.inputImage = source.clampedToExtent()
+            lanczos.scale = Float(sy)  // vertical factor; aspectRatio is the extra horizontal one
+            lanczos.aspectRatio = Float(sx / sy)
+            guard let output = lanczos.outputImage else { throw ELIRError.runtime("Lanczos scaling failed") }
+            scaled = output
+        }
+        let buffer = try makeBuffer(width: width, height: height)
+        CIContext().render(scaled.cropped(to: CGRect(x: 0, y: 0, width: width, height: height)), to: buffer)
+        return buffer
+    }
+
+    /// The photo decoded at no more than `maxPixels` (a 12 MP photo at 4 MP) and upright (EXIF orientation applied):
+    /// ImageIO's thumbnail path decodes at that size instead of decoding all of it and scaling down.
+    public static func decodeCapped(_ data: Data, maxPixels: Int = Restorer.maxPreparedPixels) throws -> CGImage {
+        guard let src = CGImageSourceCreateWithData(data as CFData, nil),
+              let props = CGImageSourceCopyPropertiesAtIndex(src, 0, nil) as? [CFString: Any],
+              let w = props[kCGImagePropertyPixelWidth] as? Int, let h = props[kCGImagePropertyPixelHeight] as? Int else {
+            throw ELIRError.badInput("not an image this device can decode")
+        }
+        let scale = Swift.min(1, (Double(maxPixels) / Double(w * h)).squareRoot())
+        let options: [CFString: Any] = [
+            kCGImageSourceCreateThumbnailFromImageAlways: true, kCGImageSourceCreateThumbnailWithTransform: true,
+            kCGImageSourceThumbnailMaxPixelSize: Int(Double(Swift.max(w, h)) * scale),
+        ]
+        guard let image = CGImageSourceCreateThumbnailAtIndex(src, 0, options as CFDictionary) else {
+            throw ELIRError.badInput("cannot decode the photo")
+        }
+        return image
     }
 
     /// elir_mobile.tasks Task.prepare per task: what the photo goes through before tiling.
@@ -71,54 +101,69 @@ public enum ImageIO {
         switch prepare[card.task] ?? "tile" {
         case "resize": return try pixelBuffer(from: image, width: card.imageSize, height: card.imageSize)
         case "upsample8": return try pixelBuffer(from: image, width: card.imageSize, height: card.imageSize, nearest: true)
-        case "upsample4": return try pixelBuffer(from: image, width: image.width * 4, height: image.height * 4)
+        case "upsample4":  // bsr: x4 of an input capped so the result stays within Restorer.maxPreparedPixels
+            let (w, h) = Restorer.decodeSize(task: card.task, width: image.width, height: image.height)
+            return try pixelBuffer(from: image, width: w * 4, height: h * 4)
         default: return try pixelBuffer(from: image, width: image.width, height: image.height)
         }
     }
 }
 
 /// Whole-photo restoration with a fixed-size artifact (elir_mobile/restoration.py): blended overlapping tiles of
-/// the artifact's size; for noise-input artifacts one latent noise field for the padded image, sliced per tile.
+/// the artifact's size.  A noise-input artifact gets, per tile, its window of the one latent field `Noise` draws for
+/// the padded image from `seed` (the field the desktop restore and the Android app draw); a fixed-noise artifact
+/// repeats its one baked noise tile in every tile (`repeatsBakedNoise`).
 public struct Restorer {
+    /// The demo's cap on the prepared image: 4 MP, about 100 tiles of 256.
+    public static let maxPreparedPixels = 4_000_000
+
     let card: ModelCard
-    let engine: Engine
+    let run: ([[Float]]) throws -> [Float]
 
-    public init(card: ModelCard, engine: Engine) { self.card = card; self.engine = engine }
+    /// `run`: one artifact call on the card's inputs (float values in the card's layouts).
+    public init(card: ModelCard, run: @escaping ([[Float]]) throws -> [Float]) { self.card = card; self.run = run }
 
-    public func restore(_ image: [Float], h: Int, w: Int, seed: UInt64 = 0) throws -> [Float] {
+    public func tiles(h: Int, w: Int) -> Int {
         let tile = card.imageSize
-        let nhwc = card.inputs.first?.layout == "NHWC"
-        let noise = card.inputs.count > 1 ? LatentNoise(card: card, h: h, w: w, seed: seed) : nil
+        let (ph, pw) = Tiling.paddedSize(h, w, tile: tile)
+        return Tiling.tileStarts(ph, tile: tile, overlap: tile / 4).count * Tiling.tileStarts(pw, tile: tile, overlap: tile / 4).count
+    }
+
+    public func repeatsBakedNoise(h: Int, w: Int) -> Bool { card.noiseMode == "fixed" && tiles(h: h, w: w) > 1 }
+
+    /// `image`: planar CHW in [0, 1] of (h, w).  `onTile(done, total)` runs after each tile: progress, and a
+    /// throw from it (e.g. `try Task.checkCancellation()`) cancels.
+    public func restore(_ image: [Float], h: Int, w: Int, seed: Int64 = 0,
+                        onTile: (Int, Int) throws -> Void = { _, _ in }) throws -> [Float] {
+        let tile = card.imageSize, s = Tiling.latentStride, t = tile / s
+        let imageNHWC = card.inputs[0].layout == "NHWC", outputNHWC = card.outputs[0].layout == "NHWC"
+        let noise = card.inputs.count > 1 ? card.inputs[1] : nil
+        let (ph, pw) = Tiling.paddedSize(h, w, tile: tile)
+        let total = tiles(h: h, w: w)
+        var done = 0
         return try Tiling.runTiled(image, h: h, w: w, tile: tile) { crop, y0, x0 in
-            var inputs = [nhwc ? Layout.chwToHwc(crop, c: 3, h: tile, w: tile) : crop]
-            if let noise { inputs.append(noise.slice(y0: y0, x0: x0, nhwc: nhwc)) }
-            let out = try engine.run(inputs)
-            return (nhwc ? Layout.hwcToChw(out, c: 3, h: tile, w: tile) : out).map { Swift.min(Swift.max($0, 0), 1) }
+            var inputs = [imageNHWC ? Layout.chwToHwc(crop, c: 3, h: tile, w: tile) : crop]
+            if let noise {
+                let c = noise.layout == "NHWC" ? noise.shape[3] : noise.shape[1]
+                let window = Noise.window(seed: seed, sigma: card.sigmaS, channels: c, lh: ph / s, lw: pw / s,
+                                          ly: y0 / s, lx: x0 / s, t: t)
+                inputs.append(noise.layout == "NHWC" ? Layout.chwToHwc(window, c: c, h: t, w: t) : window)
+            }
+            let out = try run(inputs)
+            done += 1
+            try onTile(done, total)
+            return (outputNHWC ? Layout.hwcToChw(out, c: 3, h: tile, w: tile) : out).map { Swift.min(Swift.max($0, 0), 1) }
         }
     }
 
-    struct LatentNoise {
-        let channels: Int, lh: Int, lw: Int, t: Int
-        let field: [Float]
-
-        init(card: ModelCard, h: Int, w: Int, seed: UInt64) {
-            let spec = card.inputs[1]
-            channels = spec.layout == "NHWC" ? spec.shape[3] : spec.shape[1]
-            let (ph, pw) = Tiling.paddedSize(h, w, tile: card.imageSize)
-            lh = ph / Tiling.latentStride; lw = pw / Tiling.latentStride; t = card.imageSize / Tiling.latentStride
-            var rng = SplitMix64(seed: seed)
-            let sigma = Float(card.sigmaS)
-            field = (0..<(channels * lh * lw)).map { _ in sigma * rng.nextGaussian() }
-        }
-
-        func slice(y0: Int, x0: Int, nhwc: Bool) -> [Float] {
-            let ly = y0 / Tiling.latentStride, lx = x0 / Tiling.latentStride
-            var chw = [Float](repeating: 0, count: channels * t * t)
-            for c in 0..<channels { for y in 0..<t { for x in 0..<t {
-                chw[(c * t + y) * t + x] = field[(c * lh + ly + y) * lw + lx + x]
-            } } }
-            return nhwc ? Layout.chwToHwc(chw, c: channels, h: t, w: t) : chw
-        }
+    /// The size a photo may have before `task`'s preparation so the prepared image stays within `maxPixels`
+    /// (bsr grows each side x4); never upscales.  The Android core's Restorer.decodeSize.
+    public static func decodeSize(task: String, width: Int, height: Int, maxPixels: Int = maxPreparedPixels) -> (Int, Int) {
+        let growth = ImageIO.prepare[task] == "upsample4" ? 16.0 : 1.0
+        let limit = Double(maxPixels) / growth
+        guard Double(width * height) > limit else { return (width, height) }
+        let scale = (limit / Double(width * height)).squareRoot()
+        return (Swift.max(1, Int(Double(width) * scale)), Swift.max(1, Int(Double(height) * scale)))
     }
 }
 
@@ -133,23 +178,5 @@ public enum Layout {
         var out = [Float](repeating: 0, count: x.count)
         for ci in 0..<c { for y in 0..<h { for xi in 0..<w { out[(ci * h + y) * w + xi] = x[(y * w + xi) * c + ci] } } }
         return out
-    }
-}
-
-/// Seeded Gaussian noise (SplitMix64 + Box-Muller): reproducible per seed on every device.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
-    mutating func nextGaussian() -> Float {
-        let u1 = Swift.max(uniform(), 1e-300), u2 = uniform()
-        return Float(sqrt(-2 * log(u1)) * cos(2 * Double.pi * u2))
     }
 }

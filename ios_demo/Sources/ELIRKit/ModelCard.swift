@@ -1,9 +1,12 @@
 import CryptoKit
 import Foundation
 
-/// The model-card fields the app needs (the export pipeline's card format), decoded strictly: a missing or mistyped
-/// field fails decoding with its key path.  Same fields as native/src/card.cpp and the Android ModelCard.
+/// The model-card fields the app needs (export/card.schema.json, schema_version 2), decoded strictly: a missing or
+/// mistyped field, or another schema version, fails with its key path.  Same fields as native/src/card.cpp and the
+/// Android core's ModelCard.kt.
 public struct ModelCard: Decodable {
+    public static let schemaVersion = 2
+
     public struct Artifact: Decodable {
         public let file: String
         public let format: String
@@ -12,9 +15,37 @@ public struct ModelCard: Decodable {
         public let compression: String?
         public let sizeBytes: Int
         public let sha256: String
+        /// Entry points: forward, and for a .pte also encode, step_0 ... step_<K-1>, decode.
+        public let methods: [String: Method]
         enum CodingKeys: String, CodingKey {
-            case file, format, backend, precision, compression, sha256
+            case file, format, backend, precision, compression, sha256, methods
             case sizeBytes = "size_bytes"
+        }
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            file = try c.decode(String.self, forKey: .file)
+            format = try c.decode(String.self, forKey: .format)
+            backend = try c.decode(String.self, forKey: .backend)
+            precision = try c.decode(String.self, forKey: .precision)
+            compression = try c.decode(String?.self, forKey: .compression)  // required, may be null
+            sizeBytes = try c.decode(Int.self, forKey: .sizeBytes)
+            sha256 = try c.decode(String.self, forKey: .sha256)
+            methods = try c.decode([String: Method].self, forKey: .methods)
+        }
+    }
+
+    public struct Method: Decodable {
+        public let inputs: [String]
+        public let outputs: [String]
+    }
+
+    /// Integer tensors: real = scale * (q - zeroPoint).
+    public struct Quantization: Decodable, Equatable {
+        public let scale: Double
+        public let zeroPoint: Int
+        enum CodingKeys: String, CodingKey {
+            case scale
+            case zeroPoint = "zero_point"
         }
     }
 
@@ -22,7 +53,22 @@ public struct ModelCard: Decodable {
         public let name: String
         public let shape: [Int]
         public let layout: String
+        /// float32 | float16 | int8 | uint8 | int16: the artifact's own element type.
+        public let dtype: String
+        /// tensor | image (a Core ML image feature).
+        public let kind: String
+        public let quantization: Quantization?
         public var count: Int { shape.reduce(1, *) }
+        enum CodingKeys: String, CodingKey { case name, shape, layout, dtype, kind, quantization }
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            name = try c.decode(String.self, forKey: .name)
+            shape = try c.decode([Int].self, forKey: .shape)
+            layout = try c.decode(String.self, forKey: .layout)
+            dtype = try c.decode(String.self, forKey: .dtype)
+            kind = try c.decode(String.self, forKey: .kind)
+            quantization = try c.decode(Quantization?.self, forKey: .quantization)  // required, may be null
+        }
     }
 
     public struct VectorSpec: Decodable {
@@ -44,7 +90,18 @@ public struct ModelCard: Decodable {
 
     public struct ParityInfo: Decodable {
         public let gateDb: Double
-        enum CodingKeys: String, CodingKey { case gateDb = "gate_db" }
+        /// real | emulated | not_run: how the exporter checked the artifact.
+        public let runtimeKind: String
+        enum CodingKeys: String, CodingKey {
+            case gateDb = "gate_db"
+            case runtimeKind = "runtime_kind"
+        }
+    }
+
+    /// One measure per target (delegated / Neural Engine / GPU-delegate MAC share) and its value.
+    public struct Placement: Decodable {
+        public let measure: String
+        public let share: Double?
     }
 
     public let task: String
@@ -56,14 +113,21 @@ public struct ModelCard: Decodable {
     public let inputs: [TensorSpec]
     public let outputs: [TensorSpec]
     public let parity: ParityInfo
+    public let placement: Placement
     public let referenceVectors: ReferenceVectors
     /// Set by `load`: the card's own URL; artifact and vectors resolve beside it.
     public private(set) var url: URL = URL(fileURLWithPath: "/")
 
     enum CodingKeys: String, CodingKey {
-        case task, K, inputs, outputs, parity, artifact
+        case task, K, inputs, outputs, parity, placement, artifact
         case sigmaS = "sigma_s", noiseMode = "noise_mode", imageSize = "image_size"
         case referenceVectors = "reference_vectors"
+    }
+
+    /// The card's placement share when it measures what `runtime` runs (the record's fallback.delegated_mac_share):
+    /// ExecuTorch's delegated MACs; Core ML's is an expectation of the Neural Engine, not a delegation.
+    public func placementShare(runtime: String) -> Double? {
+        runtime == "executorch" && placement.measure == "delegated_mac_share" ? placement.share : nil
     }
 
     public var artifactURL: URL { url.deletingLastPathComponent().appendingPathComponent(artifact.file) }
@@ -73,6 +137,15 @@ public struct ModelCard: Decodable {
         let data: Data
         do { data = try Data(contentsOf: url) } catch { throw ELIRError.badInput("cannot read model card \(url.path)") }
         do {
+            struct Version: Decodable {
+                let value: Int
+                enum CodingKeys: String, CodingKey { case value = "schema_version" }
+            }
+            let version = try JSONDecoder().decode(Version.self, from: data).value
+            guard version == schemaVersion else {
+                throw ELIRError.badInput("\(url.lastPathComponent): card schema_version \(version), this app reads " +
+                                         "\(schemaVersion) (re-export the artifact with this repository's exporter)")
+            }
             var card = try JSONDecoder().decode(ModelCard.self, from: data)
             guard card.referenceVectors.dtype == "float32", card.referenceVectors.byteOrder == "little" else {
                 throw ELIRError.badInput("\(url.lastPathComponent): reference vectors must be little-endian float32")

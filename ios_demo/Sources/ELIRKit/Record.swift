@@ -30,7 +30,10 @@ public struct RunResult {
     public var loadMs: Double
     public var firstRunMs: Double
     public var warmup: Int
+    /// Inference only; writing the inputs and reading the output are `inputMs` / `outputMs` (medians).
     public var samplesMs: [Double]
+    public var inputMs: Double?
+    public var outputMs: Double?
     public var peakFootprintMb: Double?
     public var thermalBefore: ThermalReading?
     public var thermalAfter: ThermalReading?
@@ -72,7 +75,8 @@ public enum BenchmarkRecord {
             "runtime": ["name": run.runtimeName, "version": run.runtimeVersion, "threads": orNull(run.threads)] as [String: Any],
             "accelerator": [
                 "requested": run.acceleratorRequested, "used": run.acceleratorUsed,
-                "fallback": ["occurred": orNull(run.fallbackOccurred), "detail": run.fallbackDetail] as [String: Any],
+                "fallback": ["occurred": orNull(run.fallbackOccurred), "detail": run.fallbackDetail,
+                             "delegated_mac_share": orNull(card.placementShare(runtime: run.runtimeName))] as [String: Any],
                 "op_placement": orNull(run.opPlacement),
             ] as [String: Any],
             "timing": [
@@ -81,7 +85,7 @@ public enum BenchmarkRecord {
                     "n": s.n, "median": s.median, "p90": s.p90, "min": s.min, "max": s.max, "mean": s.mean,
                     "trimmed_mean_10_90": s.trimmedMean1090,
                 ] as [String: Any],
-                "samples_ms": run.samplesMs,
+                "samples_ms": run.samplesMs, "input_ms": orNull(run.inputMs), "output_ms": orNull(run.outputMs),
             ] as [String: Any],
             "memory": ["peak_mb": orNull(run.peakFootprintMb), "metric": "phys_footprint"] as [String: Any],
             "thermal": ["before": thermal(run.thermalBefore), "after": thermal(run.thermalAfter),

@@ -40,6 +40,12 @@ final class StatsTests: XCTestCase {
         XCTAssertEqual(Parity.maxAbsErr([1.5, -0.25], [1.0, 0.0]), 0.5)
     }
 
+    func testDecodeSizeCapsWhatThePreparationGrows() {
+        XCTAssertTrue(Restorer.decodeSize(task: "denoising", width: 400, height: 300) == (400, 300))
+        let (w, h) = Restorer.decodeSize(task: "bsr", width: 4000, height: 3000)
+        XCTAssertLessThanOrEqual(w * 4 * h * 4, Restorer.maxPreparedPixels)
+    }
+
     func testTilingMatchesPython() {
         // Values from elir_mobile/tiling.py.
         XCTAssertEqual(Tiling.tileStarts(600, tile: 256, overlap: 64), [0, 192, 344])
@@ -55,12 +61,17 @@ final class StatsTests: XCTestCase {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let card = """
-        {"schema_version": 1, "task": "sr", "K": 3, "sigma_s": 0.1, "noise_mode": "fixed", "image_size": 64,
-         "artifact": {"file": "m.mlpackage", "format": "mlpackage", "backend": "mlprogram", "precision": "fp16",
-                      "compression": null, "size_bytes": 1234, "sha256": "\(String(repeating: "a", count: 64))"},
-         "inputs": [{"name": "image", "shape": [1, 3, 64, 64], "layout": "NCHW", "dtype": "float32", "range": [0, 1]}],
-         "outputs": [{"name": "restored", "shape": [1, 3, 64, 64], "layout": "NCHW", "dtype": "float32", "range": [0, 1]}],
-         "parity": {"psnr_db": 60.0, "max_abs_err": 1e-3, "gate_db": 45.0, "runtime": "coremltools", "passed": true},
+        {"schema_version": 2, "task": "sr", "K": 3, "sigma_s": 0.1, "noise_mode": "fixed", "image_size": 64,
+         "artifact": {"file": "elir_sr_coreml_fp16.mlpackage", "format": "mlpackage", "backend": "mlprogram",
+                      "precision": "fp16", "compression": null, "size_bytes": 1234,
+                      "sha256": "\(String(repeating: "a", count: 64))",
+                      "methods": {"forward": {"inputs": ["image"], "outputs": ["restored"], "description": "all"}}},
+         "inputs": [{"name": "image", "shape": [1, 3, 64, 64], "layout": "NCHW", "dtype": "float32", "kind": "tensor",
+                     "range": [0, 1], "quantization": null}],
+         "outputs": [{"name": "restored", "shape": [1, 3, 64, 64], "layout": "NCHW", "dtype": "float32",
+                      "kind": "tensor", "range": [0, 1], "quantization": null}],
+         "parity": {"runtime_kind": "emulated", "min_psnr_db": 60.0, "gate_db": 45.0, "passed": true},
+         "placement": {"measure": "neural_engine_mac_share", "definition": "audit", "share": 1.0, "details": {}},
          "reference_vectors": {"dtype": "float32", "byte_order": "little",
            "inputs": [{"file": "m.input0.f32", "shape": [1, 3, 64, 64], "layout": "NCHW"}],
            "output": {"file": "m.expected.f32", "shape": [1, 3, 64, 64], "layout": "NCHW"}}}
@@ -73,7 +84,7 @@ final class StatsTests: XCTestCase {
         let run = RunResult(runtimeName: "coreml", runtimeVersion: "Core ML", threads: nil, acceleratorRequested: "all",
                             acceleratorUsed: "cpu+neural_engine", fallbackOccurred: false, fallbackDetail: "plan",
                             opPlacement: ["cpu": 3, "neural_engine": 90], loadMs: 10, firstRunMs: 5, warmup: 1,
-                            samplesMs: [3, 1, 2], peakFootprintMb: 100, thermalBefore: ThermalReading(state: "nominal"),
+                            samplesMs: [3, 1, 2], inputMs: 0.4, outputMs: nil, peakFootprintMb: 100, thermalBefore: ThermalReading(state: "nominal"),
                             thermalAfter: nil, cooldownS: nil, psnrDb: 44.9, maxAbsErr: 0.01, gateDb: 45)
         let data = try BenchmarkRecord.json(card: c, device: DeviceDescription(maker: "Apple", model: "iPhone16,1", soc: "A17 Pro",
                                                                                os: "iOS", osVersion: "18.1.0", abi: "arm64"),
@@ -85,6 +96,17 @@ final class StatsTests: XCTestCase {
         XCTAssertTrue(thermal["after"] is NSNull)
         let warm = (back["timing"] as! [String: Any])["warm"] as! [String: Any]
         XCTAssertEqual(warm["median"] as? Double, 2)
+
+        XCTAssertEqual(c.placementShare(runtime: "coreml"), nil)
+        let timing = back["timing"] as! [String: Any]
+        XCTAssertEqual(timing["input_ms"] as? Double, 0.4)
+        XCTAssertTrue(timing["output_ms"] is NSNull)
+
+        let v1 = card.replacingOccurrences(of: "\"schema_version\": 2", with: "\"schema_version\": 1")
+        try v1.write(to: url, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try ModelCard.load(url)) { error in
+            XCTAssertTrue("\(error)".contains("card schema_version 1, this app reads 2"), "\(error)")
+        }
 
         let missing = card.replacingOccurrences(of: "\"precision\": \"fp16\",", with: "")
         try missing.write(to: url, atomically: true, encoding: .utf8)

@@ -1,19 +1,48 @@
 #include "card.h"
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
-
-#include "json.h"
 
 namespace elir {
 
 namespace {
 
-const json::Value& field(const json::Value& obj, const std::string& key, const std::string& where) {
-  const json::Value* v = obj.find(key);
-  if (!v) throw json::Error(where + key + " is missing");
-  return *v;
+using nlohmann::json;
+
+struct FieldError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Typed access that names the field ("artifact.sha256") in its error; nlohmann's own messages do not.
+const json& field(const json& obj, const std::string& key, const std::string& where) {
+  const auto it = obj.find(key);
+  if (it == obj.end()) throw FieldError(where + key + " is missing");
+  return *it;
+}
+
+const json& object(const json& obj, const std::string& key, const std::string& where) {
+  const json& v = field(obj, key, where);
+  if (!v.is_object()) throw FieldError(where + key + " must be an object");
+  return v;
+}
+
+std::string text(const json& obj, const std::string& key, const std::string& where) {
+  const json& v = field(obj, key, where);
+  if (!v.is_string()) throw FieldError(where + key + " must be a string");
+  return v.get<std::string>();
+}
+
+int64_t integer(const json& v, const std::string& what) {
+  if (!v.is_number_integer()) throw FieldError(what + " must be an integer");
+  return v.get<int64_t>();
+}
+
+double number(const json& obj, const std::string& key, const std::string& where) {
+  const json& v = field(obj, key, where);
+  if (!v.is_number()) throw FieldError(where + key + " must be a number");
+  return v.get<double>();
 }
 
 std::string dir_of(const std::string& path) {
@@ -26,18 +55,19 @@ std::string base_of(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-VectorSpec vector_spec(const json::Value& v, const std::string& where, const std::string& dir) {
+VectorSpec vector_spec(const json& v, const std::string& where, const std::string& dir) {
   VectorSpec s;
-  const std::string& file = field(v, "file", where).as_string(where + "file");
+  const std::string file = text(v, "file", where);
   if (file.empty() || file.find('/') != std::string::npos)
-    throw json::Error(where + "file must be a plain file name beside the card");
+    throw FieldError(where + "file must be a plain file name beside the card");
   s.path = dir + "/" + file;
-  for (const auto& d : field(v, "shape", where).as_array(where + "shape")) {
-    const int64_t n = d.as_integer(where + "shape[]");
-    if (n <= 0) throw json::Error(where + "shape has a non-positive dimension");
+  const json& shape = field(v, "shape", where);
+  if (!shape.is_array() || shape.empty()) throw FieldError(where + "shape must be a non-empty array");
+  for (const json& d : shape) {
+    const int64_t n = integer(d, where + "shape[]");
+    if (n <= 0) throw FieldError(where + "shape has a non-positive dimension");
     s.shape.push_back(n);
   }
-  if (s.shape.empty()) throw json::Error(where + "shape is empty");
   return s;
 }
 
@@ -55,47 +85,55 @@ Card read_card(const std::string& path) {
   std::stringstream ss;
   ss << f.rdbuf();
   const std::string name = base_of(path);
+  json root;
   try {
-    const json::Value root = json::parse(ss.str());
+    root = json::parse(ss.str());
+  } catch (const json::parse_error& e) {
+    throw std::runtime_error(name + ": not JSON (" + e.what() + ")");
+  }
+  try {
+    if (!root.is_object()) throw FieldError("the card must be a JSON object");
+    const int64_t version = integer(field(root, "schema_version", ""), "schema_version");
+    if (version != kCardSchemaVersion)
+      throw FieldError("card schema_version " + std::to_string(version) + ", elir_bench reads " +
+                       std::to_string(kCardSchemaVersion) + " (re-export the artifact with this repository's exporter)");
     Card c;
     c.card_file = name;
-    const std::string top;
-    c.task = field(root, "task", top).as_string("task");
-    c.noise_mode = field(root, "noise_mode", top).as_string("noise_mode");
-    c.image_size = field(root, "image_size", top).as_integer("image_size");
-    c.K = field(root, "K", top).as_integer("K");
+    c.task = text(root, "task", "");
+    c.noise_mode = text(root, "noise_mode", "");
+    c.image_size = integer(field(root, "image_size", ""), "image_size");
+    c.K = integer(field(root, "K", ""), "K");
 
-    const json::Value& art = field(root, "artifact", top);
     const std::string a = "artifact.";
-    c.artifact_file = field(art, "file", a).as_string(a + "file");
-    c.format = field(art, "format", a).as_string(a + "format");
-    c.backend = field(art, "backend", a).as_string(a + "backend");
-    c.precision = field(art, "precision", a).as_string(a + "precision");
-    c.sha256 = field(art, "sha256", a).as_string(a + "sha256");
-    c.size_bytes = field(art, "size_bytes", a).as_integer(a + "size_bytes");
-    if (const json::Value* comp = art.find("compression"); comp && !comp->is_null())
-      c.compression = comp->as_string(a + "compression");
+    const json& art = object(root, "artifact", "");
+    c.artifact_file = text(art, "file", a);
+    c.format = text(art, "format", a);
+    c.backend = text(art, "backend", a);
+    c.precision = text(art, "precision", a);
+    c.sha256 = text(art, "sha256", a);
+    c.size_bytes = integer(field(art, "size_bytes", a), a + "size_bytes");
+    if (const json& comp = field(art, "compression", a); !comp.is_null()) c.compression = text(art, "compression", a);
 
-    const json::Value& parity = field(root, "parity", top);
-    c.gate_db = field(parity, "gate_db", "parity.").as_number("parity.gate_db");
+    c.gate_db = number(object(root, "parity", ""), "gate_db", "parity.");
 
-    const json::Value& placement = field(root, "placement", top);
-    if (const json::Value* share = placement.find("share"); share && share->is_number())
-      c.delegated_mac_share = share->as_number();
+    const json& placement = object(root, "placement", "");
+    if (text(placement, "measure", "placement.") == "delegated_mac_share") {
+      if (const json& share = field(placement, "share", "placement."); !share.is_null())
+        c.delegated_mac_share = number(placement, "share", "placement.");
+    }
 
-    const json::Value& rv = field(root, "reference_vectors", top);
     const std::string r = "reference_vectors.";
-    if (field(rv, "dtype", r).as_string(r + "dtype") != "float32" ||
-        field(rv, "byte_order", r).as_string(r + "byte_order") != "little")
-      throw json::Error("reference vectors must be little-endian float32");
+    const json& rv = object(root, "reference_vectors", "");
+    if (text(rv, "dtype", r) != "float32" || text(rv, "byte_order", r) != "little")
+      throw FieldError("reference vectors must be little-endian float32");
     const std::string dir = dir_of(path);
-    const auto& ins = field(rv, "inputs", r).as_array(r + "inputs");
-    if (ins.empty()) throw json::Error(r + "inputs is empty");
+    const json& ins = field(rv, "inputs", r);
+    if (!ins.is_array() || ins.empty()) throw FieldError(r + "inputs must be a non-empty array");
     for (size_t i = 0; i < ins.size(); ++i)
       c.inputs.push_back(vector_spec(ins[i], r + "inputs[" + std::to_string(i) + "].", dir));
-    c.output = vector_spec(field(rv, "output", r), r + "output.", dir);
+    c.output = vector_spec(object(rv, "output", r), r + "output.", dir);
     return c;
-  } catch (const json::Error& e) {
+  } catch (const FieldError& e) {
     throw std::runtime_error(name + ": " + e.what());
   }
 }

@@ -1,5 +1,5 @@
-// The few model-card fields a harness needs (format: /work/notes CONTEXT "Model card JSON"), read strictly:
-// a missing or mistyped field is a clear error naming it, never a default.
+// The model-card fields a harness needs (export/card.schema.json, schema_version 2), read strictly: a missing or
+// mistyped field, or another schema version, is a clear error naming it, never a default.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +8,8 @@
 #include <vector>
 
 namespace elir {
+
+constexpr int kCardSchemaVersion = 2;
 
 struct VectorSpec {
   std::string path;  // resolved beside the card
@@ -21,7 +23,7 @@ struct Card {
   std::optional<std::string> compression;
   int64_t size_bytes = 0, image_size = 0, K = 0;
   double gate_db = 0;
-  std::optional<double> delegated_mac_share;
+  std::optional<double> delegated_mac_share;  // placement.share where placement.measure is delegated_mac_share
   std::vector<VectorSpec> inputs;
   VectorSpec output;
 };

@@ -233,9 +233,7 @@ int bench(const Args& args) {
   run.fallback_detail = "no runtime fallback in ExecuTorch (delegate init failure fails load_method); "
                         "ops outside the " + card.backend + " delegate run on the optimized CPU kernels";
 
-  const elir::json::Value record =
-      elir::make_record(card, elir::device_info(), run, elir::utc_timestamp());
-  write_atomic(args.out, elir::json::dump(record));
+  write_atomic(args.out, elir::make_record(card, elir::device_info(), run, elir::utc_timestamp()).dump(2) + "\n");
 
   const elir::Summary s = elir::summarize(run.samples_ms);
   std::printf("elir_bench %s %s/%s threads=%d load=%.1fms first=%.2fms median=%.2fms p90=%.2fms "

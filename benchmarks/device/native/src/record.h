@@ -6,8 +6,9 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "card.h"
-#include "json.h"
 #include "system_info.h"
 
 namespace elir {
@@ -30,7 +31,8 @@ struct RunResult {
   std::string notes;
 };
 
-json::Value make_record(const Card& card, const DeviceInfo& device, const RunResult& run,
-                        const std::string& timestamp);
+// Keys in the order written (ordered_json), so a record reads like the schema.
+nlohmann::ordered_json make_record(const Card& card, const DeviceInfo& device, const RunResult& run,
+                                   const std::string& timestamp);
 
 }  // namespace elir

@@ -1,5 +1,5 @@
 // Unit tests of elir_bench's core, against the same known values as tests/test_device_stats.py and the
-// Kotlin/Swift mirrors.  Exit status = number of failed checks (0 = all passed).
+// Kotlin/Swift mirrors.  Exit status 1 when any check failed.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "card.h"
-#include "json.h"
 #include "parity.h"
 #include "record.h"
 #include "sha256.h"
@@ -91,7 +90,9 @@ void test_parity() {
   near(elir::psnr_db(a.data(), b.data(), 4), -10 * std::log10(double(0.1f) * double(0.1f) / 4), "psnr one pixel");
 }
 
-void test_sha256() {
+std::string write_file(const std::string& path, const std::string& text);
+
+void test_sha256(const std::string& dir) {
   check(elir::sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "sha256('')");
   check(elir::sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
         "sha256('abc')");
@@ -101,43 +102,10 @@ void test_sha256() {
   check(elir::sha256_hex(std::string(1000000, 'a')) ==
             "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0",
         "sha256(million a)");
-}
-
-void test_json() {
-  using elir::json::parse;
-  const auto v = parse(R"( {"a": [1, -2.5e3, 0.125, true, false, null], "s": "q\"\\\/\n\u00e9\ud83d\ude00",
-                            "o": {"k": {}}, "e": []} )");
-  const auto& a = v.find("a")->as_array();
-  check(a.size() == 6, "json array size");
-  near(a[1].as_number(), -2500, "json exponent");
-  near(a[2].as_number(), 0.125, "json fraction");
-  check(a[3].as_bool() && !a[4].as_bool() && a[5].is_null(), "json literals");
-  check(v.find("s")->as_string() == "q\"\\/\n\xc3\xa9\xf0\x9f\x98\x80", "json escapes and surrogate pair");
-  check(v.find("o")->find("k")->is_object() && v.find("e")->as_array().empty(), "json nesting");
-  check(v.find("missing") == nullptr, "json find missing");
-  for (const char* bad : {"", "{", "[1,]", "{\"a\":1,}", "01", "1.", "-", "1e", "\"a", "\"\t\"", "[1] 2",
-                          "{'a':1}", "nul", "\"\\x\"", "\"\\ud800\"", "[1 2]"})
-    throws([bad] { parse(bad); }, std::string("json rejects ") + bad, "invalid JSON");
-  std::string deep(300, '[');
-  throws([&] { parse(deep); }, "json depth limit", "too deep");
-  throws([&] { v.find("a")->as_string("card: a"); }, "json type error names the field", "card: a must be a string");
-  throws([] { parse("1.5").as_integer("n"); }, "as_integer rejects fractions", "integer");
-  // Round trip: what dump writes, parse reads back identically.
-  elir::json::Value o = elir::json::Value::object();
-  o.set("x", 0.1);
-  o.set("big", 12345678901234.0);
-  o.set("s", std::string("tab\tand\x01"));
-  elir::json::Value arr = elir::json::Value::array();
-  arr.push(1.0 / 3.0);
-  arr.push(2);
-  o.set("arr", arr);
-  o.set("x", 0.2);  // replace keeps order and count
-  const auto back = parse(elir::json::dump(o));
-  check(back.members().size() == 4 && back.members()[0].first == "x", "json set replaces in place");
-  near(back.find("x")->as_number(), 0.2, "json round trip 0.2", 0);
-  near(back.find("big")->as_number(), 12345678901234.0, "json round trip integer", 0);
-  near(back.find("arr")->as_array()[0].as_number(), 1.0 / 3.0, "json round trip 1/3", 0);
-  check(back.find("s")->as_string() == "tab\tand\x01", "json round trip control chars");
+  // Files are read in 1 MiB chunks: a file over one chunk digests like the string it holds.
+  const std::string big(3 * (1 << 20) / 2, 'x');
+  check(elir::sha256_file(write_file(dir + "/big.bin", big)) == elir::sha256_hex(big), "sha256_file over two chunks");
+  throws([&] { elir::sha256_file(dir + "/nope.bin"); }, "sha256_file of a missing file", "cannot read");
 }
 
 std::string write_file(const std::string& path, const std::string& text) {
@@ -147,11 +115,11 @@ std::string write_file(const std::string& path, const std::string& text) {
 
 void test_card(const std::string& dir) {
   const std::string good = R"({
-    "schema_version": 1, "task": "sr", "K": 3, "sigma_s": 0.1, "noise_mode": "fixed", "image_size": 64,
+    "schema_version": 2, "task": "sr", "K": 3, "sigma_s": 0.1, "noise_mode": "fixed", "image_size": 64,
     "artifact": {"file": "m.pte", "format": "pte", "backend": "xnnpack", "precision": "fp32",
                  "compression": null, "size_bytes": 1234, "sha256": "ab"},
-    "parity": {"psnr_db": 120.0, "max_abs_err": 1e-6, "gate_db": 80.0, "runtime": "executorch", "passed": true},
-    "op_placement": {"delegated_mac_share": 0.97},
+    "parity": {"gate_db": 80.0, "passed": true},
+    "placement": {"measure": "delegated_mac_share", "definition": "MACs in the delegate", "share": 0.97},
     "reference_vectors": {"dtype": "float32", "byte_order": "little",
       "inputs": [{"file": "m.input0.f32", "shape": [1, 3, 64, 64], "layout": "NCHW"}],
       "output": {"file": "m.expected.f32", "shape": [1, 3, 64, 64], "layout": "NCHW"}}})";
@@ -166,14 +134,21 @@ void test_card(const std::string& dir) {
         "card vectors resolve beside the card");
   check(c.card_file == "m.json", "card file name");
 
-  std::string missing = good;
-  missing.replace(missing.find("\"precision\": \"fp32\","), 20, "");
-  throws([&] { elir::read_card(write_file(dir + "/bad1.json", missing)); }, "card without precision",
+  auto variant = [&](const std::string& file, const std::string& from, const std::string& to) {
+    std::string text = good;
+    text.replace(text.find(from), from.size(), to);
+    return write_file(dir + "/" + file, text);
+  };
+  throws([&] { elir::read_card(variant("bad1.json", "\"precision\": \"fp32\",", "")); }, "card without precision",
          "bad1.json: artifact.precision is missing");
-  std::string typed = good;
-  typed.replace(typed.find("\"K\": 3"), 6, "\"K\": \"3\"");
-  throws([&] { elir::read_card(write_file(dir + "/bad2.json", typed)); }, "card with K as a string",
-         "K must be a number");
+  throws([&] { elir::read_card(variant("bad2.json", "\"K\": 3", "\"K\": \"3\"")); }, "card with K as a string",
+         "K must be an integer");
+  throws([&] { elir::read_card(variant("bad3.json", "\"schema_version\": 2", "\"schema_version\": 1")); },
+         "card of another schema version", "bad3.json: card schema_version 1, elir_bench reads 2");
+  throws([&] { elir::read_card(variant("bad4.json", "\"K\": 3,", "\"K\": 3")); }, "malformed card",
+         "bad4.json: not JSON");
+  const elir::Card lite = elir::read_card(variant("lite.json", "\"delegated_mac_share\"", "\"gpu_delegate_mac_share\""));
+  check(!lite.delegated_mac_share, "another target's placement share is not a delegated MAC share");
   throws([&] { elir::read_card(dir + "/nope.json"); }, "missing card", "cannot read model card");
 
   // Little-endian float32 vectors, exact size.
@@ -217,10 +192,11 @@ void test_record(const std::string& out_path) {
   run.psnr_db = 79.9;
   run.gate_db = 80;
   const auto r = elir::make_record(card, {"m", "n", "s", "Linux", "6.1", "x86_64"}, run, "2026-01-01T00:00:00Z");
-  check(!r.find("parity")->find("passed")->as_bool(), "record: psnr below the gate fails");
-  near(r.find("timing")->find("warm")->find("median")->as_number(), 2, "record: warm median");
-  check(r.find("thermal")->find("after")->find("temp_c")->is_null(), "record: unknown temperature is null");
-  if (!out_path.empty()) write_file(out_path, elir::json::dump(r));
+  check(!r["parity"]["passed"].get<bool>(), "record: psnr below the gate fails");
+  near(r["timing"]["warm"]["median"].get<double>(), 2, "record: warm median");
+  check(r["thermal"]["after"]["temp_c"].is_null(), "record: unknown temperature is null");
+  check(r.begin().key() == "schema_version", "record: keys in the order written");
+  if (!out_path.empty()) write_file(out_path, r.dump(2));
 }
 
 }  // namespace
@@ -237,11 +213,11 @@ int main(int argc, char** argv) {
   }
   test_stats();
   test_parity();
-  test_sha256();
-  test_json();
+  test_sha256(templ);
   test_card(templ);
   test_record(record_path);
-  for (const char* f : {"m.json", "bad1.json", "bad2.json", "v.f32"}) std::remove((templ + "/" + f).c_str());
+  for (const char* f : {"m.json", "bad1.json", "bad2.json", "bad3.json", "bad4.json", "lite.json", "v.f32", "big.bin"})
+    std::remove((templ + "/" + f).c_str());
   rmdir(templ.c_str());
   std::printf("elir_bench_unit: %s\n", failures ? "FAILED" : "all checks passed");
   return failures ? 1 : 0;

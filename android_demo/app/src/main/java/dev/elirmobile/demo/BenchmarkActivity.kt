@@ -1,31 +1,43 @@
 package dev.elirmobile.demo
 
 import android.app.Activity
+import android.content.Intent
 import android.os.Bundle
 import android.util.Log
+import android.view.WindowManager
 import android.widget.TextView
-import dev.elirmobile.demo.core.ModelCard
-import dev.elirmobile.demo.core.Platform
-import dev.elirmobile.demo.core.Record
+import dev.elirmobile.core.ModelCard
+import dev.elirmobile.core.Record
 import java.io.File
+import java.util.concurrent.atomic.AtomicBoolean
 import kotlin.concurrent.thread
 
 /**
  * Headless benchmark mode:
  *
- *   adb shell am start -W -S -n dev.elirmobile.demo/.BenchmarkActivity --es model elir_bfr_int8.tflite \
+ *   adb shell am start -W -S -n dev.elirmobile.demo/.BenchmarkActivity --es model elir_bfr_tflite_int8.tflite \
  *       --es runtime litert --es accelerator npu --ei warmup 10 --ei runs 50 [--ei threads 4] [--ei cooldown 60] \
- *       [--es card elir_bfr_int8.json] [--es out result.json]
+ *       [--es card elir_bfr_tflite_int8.json] [--es out result.json]
  *
  * `model` / `card` are paths or names inside files/models/ (the card defaults to the model's stem + .json).
  * Writes the schema record to files/results/<out> (temp file, then rename), one ELIR_BENCH line to logcat
  * (tag ELIR), and finishes.  Errors: one "ELIR_BENCH_ERROR <reason>" line and files/results/<out>.error.
+ *
+ * One benchmark per launch: the screen stays on, a rotation does not restart the activity (manifest
+ * configChanges), and an intent arriving while one runs is refused rather than started beside it; `am start -S`
+ * gives every benchmark a fresh process.
  */
 class BenchmarkActivity : Activity() {
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
+        window.addFlags(WindowManager.LayoutParams.FLAG_KEEP_SCREEN_ON)
         val status = TextView(this).apply { text = "ELIR benchmark running…"; textSize = 18f; setPadding(48, 96, 48, 48) }
         setContentView(status)
+        if (!running.compareAndSet(false, true)) {
+            Log.e(TAG, "ELIR_BENCH_ERROR a benchmark is already running in this process")
+            finish()
+            return
+        }
         val extras = intent.extras ?: Bundle()
         val base = getExternalFilesDir(null) ?: filesDir
         val models = File(base, "models")
@@ -51,10 +63,7 @@ class BenchmarkActivity : Activity() {
                     threads = extras.getInt("threads", 0), cooldownS = extras.getInt("cooldown", 0),
                 )
                 val run = BenchmarkRunner(this).run(cfg)
-                val record = Record.toRecord(card, Platform.device(), run, Record.utcTimestamp())
-                val tmp = File(out.path + ".tmp")
-                tmp.writeText(record.toString(2) + "\n")
-                check(tmp.renameTo(out)) { "cannot write $out" }
+                Record.writeAtomically(out, Record.toRecord(card, Platform.device(), run, Record.utcTimestamp()))
                 Record.summaryLine(card, run).also { Log.i(TAG, "$it -> ${out.absolutePath}") }
             } catch (e: Throwable) {
                 val line = "ELIR_BENCH_ERROR ${e.javaClass.simpleName}: ${e.message?.lineSequence()?.firstOrNull()}"
@@ -64,12 +73,19 @@ class BenchmarkActivity : Activity() {
             }
             runOnUiThread {
                 status.text = message
+                window.clearFlags(WindowManager.LayoutParams.FLAG_KEEP_SCREEN_ON)
                 finish()
             }
         }
     }
 
+    override fun onNewIntent(intent: Intent) {
+        super.onNewIntent(intent)
+        Log.e(TAG, "ELIR_BENCH_ERROR a benchmark is already running; start the next one with am start -S")
+    }
+
     companion object {
         const val TAG = "ELIR"
+        private val running = AtomicBoolean(false)
     }
 }

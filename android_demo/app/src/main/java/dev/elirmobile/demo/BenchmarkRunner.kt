@@ -2,14 +2,19 @@ package dev.elirmobile.demo
 
 import android.content.Context
 import android.os.SystemClock
-import dev.elirmobile.demo.core.ModelCard
-import dev.elirmobile.demo.core.Parity
-import dev.elirmobile.demo.core.Platform
-import dev.elirmobile.demo.core.RunResult
-import dev.elirmobile.demo.core.ThermalState
+import dev.elirmobile.core.ModelCard
+import dev.elirmobile.core.Parity
+import dev.elirmobile.core.RunResult
+import dev.elirmobile.core.Stats
 import dev.elirmobile.demo.runtime.Engine
+import java.io.File
+import java.security.MessageDigest
 
-/** The benchmark protocol, identical to elir_bench's: timed load, timed first run, warm-up, timed runs, parity. */
+/**
+ * The benchmark protocol, identical to elir_bench's: timed load, timed first run, warm-up, timed runs, parity.
+ * Every buffer is allocated before the timed loop; each timed run is split into writing the inputs (quantizing
+ * integer ones), inference alone (the samples) and reading the output, each timed on its own.
+ */
 class BenchmarkRunner(private val context: Context) {
 
     data class Config(
@@ -23,8 +28,8 @@ class BenchmarkRunner(private val context: Context) {
     )
 
     /** The card, not the file name, says what the model is: check they are the same file (as elir_bench does). */
-    private fun sha256(file: java.io.File): String {
-        val digest = java.security.MessageDigest.getInstance("SHA-256")
+    private fun sha256(file: File): String {
+        val digest = MessageDigest.getInstance("SHA-256")
         file.inputStream().use { input ->
             val buf = ByteArray(1 shl 20)
             while (true) {
@@ -47,6 +52,8 @@ class BenchmarkRunner(private val context: Context) {
         return (SystemClock.elapsedRealtime() - start) / 1000.0
     }
 
+    private fun ms(from: Long, to: Long) = (to - from) / 1e6
+
     fun run(cfg: Config): RunResult {
         require(cfg.runs >= 1) { "runs must be >= 1" }
         require(cfg.warmup >= 0) { "warmup must be >= 0" }
@@ -57,30 +64,37 @@ class BenchmarkRunner(private val context: Context) {
         }
         val inputs = card.referenceInputs.map { Parity.readF32Le(it.file, it.count) }
         val expected = Parity.readF32Le(card.referenceOutput.file, card.referenceOutput.count)
+        val first = FloatArray(expected.size)
+        val last = FloatArray(expected.size)
+        val inferMs = ArrayList<Double>(cfg.runs)
+        val writeMs = ArrayList<Double>(cfg.runs)
+        val readMs = ArrayList<Double>(cfg.runs)
 
         val cooled = if (cfg.cooldownS > 0) coolDown(cfg.cooldownS) else null
-        val before: ThermalState = Platform.thermal(context)
+        val before = Platform.thermal(context)
         var peak = Platform.pssMb()
 
-        var t0 = System.nanoTime()
+        val t0 = System.nanoTime()
         val engine = Engine.open(context, card, cfg.runtime, cfg.accelerator, cfg.threads)
-        val loadMs = (System.nanoTime() - t0) / 1e6
+        val loadMs = ms(t0, System.nanoTime())
         engine.use {
             peak = maxOf(peak, Platform.pssMb())
-            t0 = System.nanoTime()
-            val first = engine.run(inputs)
-            val firstMs = (System.nanoTime() - t0) / 1e6
-            require(first.size == expected.size) {
-                "output has ${first.size} values, the card's output shape needs ${expected.size}"
-            }
+            val t1 = System.nanoTime()
+            engine.run(inputs, first)
+            val firstMs = ms(t1, System.nanoTime())
             peak = maxOf(peak, Platform.pssMb())
-            repeat(cfg.warmup) { engine.run(inputs) }
-            val samples = ArrayList<Double>(cfg.runs)
-            var last = first
+            repeat(cfg.warmup) { engine.run(inputs, last) }
             repeat(cfg.runs) {
-                t0 = System.nanoTime()
-                last = engine.run(inputs)
-                samples.add((System.nanoTime() - t0) / 1e6)
+                val a = System.nanoTime()
+                engine.write(inputs)
+                val b = System.nanoTime()
+                engine.invoke()
+                val c = System.nanoTime()
+                engine.read(last)
+                val d = System.nanoTime()
+                writeMs.add(ms(a, b))
+                inferMs.add(ms(b, c))
+                readMs.add(ms(c, d))
             }
             peak = maxOf(peak, Platform.pssMb())
             val after = Platform.thermal(context)
@@ -95,7 +109,9 @@ class BenchmarkRunner(private val context: Context) {
                 loadMs = loadMs,
                 firstRunMs = firstMs,
                 warmup = cfg.warmup,
-                samplesMs = samples,
+                samplesMs = inferMs,
+                inputMs = Stats.summarize(writeMs).median,
+                outputMs = Stats.summarize(readMs).median,
                 peakPssMb = peak,
                 thermalBefore = before,
                 thermalAfter = after,

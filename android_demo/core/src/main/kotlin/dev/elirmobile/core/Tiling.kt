@@ -1,4 +1,4 @@
-package dev.elirmobile.demo.core
+package dev.elirmobile.core
 
 import kotlin.math.PI
 import kotlin.math.max
@@ -39,6 +39,12 @@ object Tiling {
     fun paddedSize(height: Int, width: Int, tile: Int): Pair<Int, Int> {
         fun grow(n: Int) = max(tile, (n + LATENT_STRIDE - 1) / LATENT_STRIDE * LATENT_STRIDE)
         return grow(height) to grow(width)
+    }
+
+    /** How many model calls [runTiled] makes for an (h, w) image: the demo's progress denominator. */
+    fun tileCount(h: Int, w: Int, tile: Int, overlap: Int = tile / 4): Int {
+        val (ph, pw) = paddedSize(h, w, tile)
+        return tileStarts(ph, tile, overlap).size * tileStarts(pw, tile, overlap).size
     }
 
     /** Extend at the bottom/right: mirrored (reflect, edge not repeated) where it can, replicated otherwise. */

@@ -1,4 +1,4 @@
-package dev.elirmobile.demo.core
+package dev.elirmobile.core
 
 import java.io.File
 import java.nio.ByteBuffer

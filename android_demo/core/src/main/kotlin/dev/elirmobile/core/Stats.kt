@@ -1,4 +1,4 @@
-package dev.elirmobile.demo.core
+package dev.elirmobile.core
 
 import kotlin.math.floor
 import kotlin.math.min

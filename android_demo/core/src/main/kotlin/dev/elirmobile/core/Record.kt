@@ -1,7 +1,8 @@
-package dev.elirmobile.demo.core
+package dev.elirmobile.core
 
 import org.json.JSONArray
 import org.json.JSONObject
+import java.io.File
 import java.text.SimpleDateFormat
 import java.util.Date
 import java.util.Locale
@@ -28,7 +29,12 @@ data class RunResult(
     val loadMs: Double,
     val firstRunMs: Double,
     val warmup: Int,
+    /** Inference only: writing the inputs and reading the output are [inputMs] / [outputMs]. */
     val samplesMs: List<Double>,
+    /** Median per run of copying (and for integer tensors quantizing) the inputs into the runtime's buffers. */
+    val inputMs: Double?,
+    /** Median per run of reading (and dequantizing) the output. */
+    val outputMs: Double?,
     val peakPssMb: Double?,
     val thermalBefore: ThermalState?,
     val thermalAfter: ThermalState?,
@@ -69,19 +75,28 @@ object Record {
             .put("accelerator", JSONObject()
                 .put("requested", run.acceleratorRequested).put("used", run.acceleratorUsed)
                 .put("fallback", JSONObject().put("occurred", nullable(run.fallbackOccurred))
-                    .put("detail", run.fallbackDetail).put("delegated_mac_share", nullable(card.delegatedMacShare)))
+                    .put("detail", run.fallbackDetail)
+                    .put("delegated_mac_share", nullable(card.placementShareFor(run.runtimeName, run.acceleratorUsed))))
                 .put("op_placement", JSONObject.NULL))
             .put("timing", JSONObject()
                 .put("load_ms", run.loadMs).put("first_run_ms", run.firstRunMs).put("warmup", run.warmup)
                 .put("warm", JSONObject().put("n", s.n).put("median", s.median).put("p90", s.p90).put("min", s.min)
                     .put("max", s.max).put("mean", s.mean).put("trimmed_mean_10_90", s.trimmedMean1090))
-                .put("samples_ms", JSONArray(run.samplesMs)))
+                .put("samples_ms", JSONArray(run.samplesMs))
+                .put("input_ms", nullable(run.inputMs)).put("output_ms", nullable(run.outputMs)))
             .put("memory", JSONObject().put("peak_mb", nullable(run.peakPssMb)).put("metric", "pss"))
             .put("thermal", JSONObject().put("before", thermal(run.thermalBefore)).put("after", thermal(run.thermalAfter))
                 .put("cooldown_s", nullable(run.cooldownS)))
             .put("parity", JSONObject().put("psnr_db", run.psnrDb).put("max_abs_err", run.maxAbsErr)
                 .put("gate_db", run.gateDb).put("passed", run.psnrDb >= run.gateDb))
             .apply { if (run.notes.isNotEmpty()) put("notes", run.notes) }
+    }
+
+    /** Writes `record` to `out` through a temporary file and a rename, so a reader never sees half a record. */
+    fun writeAtomically(out: File, record: JSONObject) {
+        val tmp = File(out.path + ".tmp")
+        tmp.writeText(record.toString(2) + "\n")
+        check(tmp.renameTo(out)) { "cannot move $tmp to $out" }
     }
 
     /** The one logcat line per run that android.sh and humans read. */

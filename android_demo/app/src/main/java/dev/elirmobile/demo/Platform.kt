@@ -1,9 +1,11 @@
-package dev.elirmobile.demo.core
+package dev.elirmobile.demo
 
 import android.content.Context
 import android.os.Build
 import android.os.Debug
 import android.os.PowerManager
+import dev.elirmobile.core.DeviceDescription
+import dev.elirmobile.core.ThermalState
 
 /** Device identity, PowerManager thermal state and PSS: the Android side of a record. */
 object Platform {

@@ -1,11 +1,10 @@
-package dev.elirmobile.demo.core
+package dev.elirmobile.core
 
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertThrows
 import org.junit.Test
-import kotlin.math.log10
 
-/** The same known values as tests/test_device_stats.py and native/tests/unit_tests.cpp. */
+/** The known values of tests/test_device_stats.py and native/tests/unit_tests.cpp, then benchmarks/device/stats.py's. */
 class StatsTest {
     private data class Known(val xs: List<Double>, val median: Double, val p90: Double, val min: Double,
                              val max: Double, val mean: Double, val trimmed: Double)
@@ -18,17 +17,30 @@ class StatsTest {
         Known((1..49).map { it.toDouble() } + 500.0, 25.5, 45.1, 1.0, 500.0, 34.5, 25.5),
     )
 
+    private fun check(s: Summary, k: Known) {
+        assertEquals(k.xs.size, s.n)
+        assertEquals(k.median, s.median, 1e-9)
+        assertEquals(k.p90, s.p90, 1e-9)
+        assertEquals(k.min, s.min, 0.0)
+        assertEquals(k.max, s.max, 0.0)
+        assertEquals(k.mean, s.mean, 1e-9)
+        assertEquals(k.trimmed, s.trimmedMean1090, 1e-9)
+    }
+
     @Test
     fun knownValues() {
-        for (k in known) {
-            val s = Stats.summarize(k.xs)
-            assertEquals(k.xs.size, s.n)
-            assertEquals(k.median, s.median, 1e-9)
-            assertEquals(k.p90, s.p90, 1e-9)
-            assertEquals(k.min, s.min, 0.0)
-            assertEquals(k.max, s.max, 0.0)
-            assertEquals(k.mean, s.mean, 1e-9)
-            assertEquals(k.trimmed, s.trimmedMean1090, 1e-9)
+        for (k in known) check(Stats.summarize(k.xs), k)
+    }
+
+    @Test
+    fun matchesStatsPy() {
+        val cases = Vectors.root.getJSONArray("stats")
+        for (i in 0 until cases.length()) {
+            val c = cases.getJSONObject(i)
+            val xs = Vectors.doubles(c.getJSONArray("samples"))
+            val w = c.getJSONObject("summary")
+            check(Stats.summarize(xs), Known(xs, w.getDouble("median"), w.getDouble("p90"), w.getDouble("min"),
+                                             w.getDouble("max"), w.getDouble("mean"), w.getDouble("trimmed_mean_10_90")))
         }
     }
 
@@ -37,17 +49,5 @@ class StatsTest {
         assertThrows(IllegalArgumentException::class.java) { Stats.summarize(emptyList()) }
         assertThrows(IllegalArgumentException::class.java) { Stats.summarize(listOf(1.0, -1.0)) }
         assertThrows(IllegalArgumentException::class.java) { Stats.summarize(listOf(Double.NaN)) }
-    }
-
-    @Test
-    fun parityKnownValues() {
-        val half = FloatArray(12) { 0.5f }
-        val threeQuarters = FloatArray(12) { 0.75f }
-        assertEquals(-10 * log10(0.0625), Parity.psnrDb(half, threeQuarters), 1e-9)
-        assertEquals(0.25, Parity.maxAbsErr(half, threeQuarters), 0.0)
-        val over = floatArrayOf(1.5f, -0.25f)
-        val clamped = floatArrayOf(1.0f, 0.0f)
-        assertEquals(Parity.PSNR_CAP_DB, Parity.psnrDb(over, clamped), 0.0)
-        assertEquals(0.5, Parity.maxAbsErr(over, clamped), 0.0)
     }
 }
