@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=Path("out/bench"))
     parser.add_argument("--verbose", action="store_true", help="also show known-harmless third-party messages")
     parser.add_argument("--no-rss", action="store_true", help="skip the per-row child processes")
+    parser.add_argument("--whole-photo", action="store_true",
+                        help="add the whole-photo row: detection, alignment, per-face restore, paste-back on a group "
+                             "photo (benchmarks.faces; face tasks)")
     parser.add_argument("--probe", help=argparse.SUPPRESS)  # child mode: 'eager' or a card path
     return parser
 
@@ -65,11 +68,12 @@ def float_weights(args: argparse.Namespace):
     return load_weights(argparse.Namespace(**{**vars(args), "noise": "fixed"}))
 
 
-def float_baked(args: argparse.Namespace):
+def float_baked(args: argparse.Namespace, model=None):
     """The eager float baked sampler the artifacts are compared with."""
     import elir_mobile
 
-    return elir_mobile.baked(float_weights(args).model, "fixed", seed=args.seed, image_size=args.image_size).eval()
+    model = model if model is not None else float_weights(args).model
+    return elir_mobile.baked(model, "fixed", seed=args.seed, image_size=args.image_size).eval()
 
 
 def eager_runner(baked) -> tuple[Callable, list[np.ndarray]]:
@@ -186,7 +190,8 @@ def benchmark(args: argparse.Namespace, argv: list[str]) -> dict:
     torch.set_num_threads(args.threads)
     from export.pipeline import count_macs
 
-    baked = float_baked(args)
+    model = float_weights(args).model
+    baked = float_baked(args, model)
     eager_fn, eager_inputs = eager_runner(baked)
     macs = count_macs(baked, tuple(torch.from_numpy(a) for a in eager_inputs))
     rows: list[dict] = [{"name": "eager PyTorch", "runtime": f"torch {torch.__version__}", "macs": macs,
@@ -231,7 +236,15 @@ def benchmark(args: argparse.Namespace, argv: list[str]) -> dict:
             breakdown = pte_stage_breakdown(row["artifact"], max(3, args.runs // 2), args.threads)
             if breakdown:
                 stages[row["name"]] = breakdown
+    whole_photo = None
+    if args.whole_photo:
+        from benchmarks.faces import whole_photo_row
+        from elir_mobile.tasks import get_task
+
+        whole_photo = whole_photo_row(model, get_task(args.task), threads=args.threads,
+                                      runs=max(1, args.runs // 3), seed=args.seed)
     return {"task": args.task, "threads": args.threads, "runs": args.runs, "warmup": args.warmup,
+            "whole_photo": whole_photo,
             "image_size": baked.image_size, "macs": macs, "roof": roof, "roof_missing": roof_missing, "rows": results,
             "stages_ms": stages, "skipped": skipped, "torch": torch.__version__,
             "machine": {"cpu": cpu_info(), "cpu_threads_available": torch.get_num_threads()}}
@@ -256,6 +269,10 @@ def to_markdown(report: dict) -> str:
     for name in names:
         cells = [f"{s[name]:.1f}" if name in s else "-" for s in report["stages_ms"].values()]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if report.get("whole_photo"):
+        from benchmarks.faces import to_markdown as whole_photo_table
+
+        lines += ["", "Whole photo (float PyTorch, benchmarks.faces):", "", whole_photo_table(report["whole_photo"])]
     for s in report["skipped"]:
         lines.append(f"\nNot timed: {s['artifact']}: {s['reason']}.")
     return "\n".join(lines) + "\n"

@@ -71,7 +71,7 @@ def test_quality_pairs_need_matching_names(tmp_path, photo_folder, capsys):
 
 def test_host_eager_end_to_end(tmp_path):
     out = tmp_path / "h"
-    code = host.main(["--task", "sr", "--tiny", "--runs", "3", "--warmup", "1", "--out", str(out)])
+    code = host.main(["--task", "sr", "--tiny", "--runs", "3", "--warmup", "1", "--out", str(out), "--whole-photo"])
     assert code == 0
     report = json.loads((out / "host_sr.json").read_text())
     row = report["rows"][0]
@@ -83,6 +83,9 @@ def test_host_eager_end_to_end(tmp_path):
         assert row["roof"] == "fp32_fma" and 0 < row["share_of_roof"] < 1.5
     assert set(report["stages_ms"]["eager"]) == {"encoder", "coarse", "encode", "unet_step", "unet_all_steps",
                                                  "decoder"}
+    photo = report["whole_photo"]  # the group photo's six faces, each stage timed
+    assert photo["faces"] == 6 and photo["detect_ms"] > 0 and photo["restore_ms"] > 0 and photo["paste_ms"] > 0
+    assert "Whole photo" in (out / "host_sr.md").read_text()
 
 
 def test_host_times_an_artifact_beside_eager(tmp_path, tiny_cli_export):
