@@ -147,8 +147,11 @@ def test_the_phone_cores_vectors_are_what_python_computes():
     with `python -m elir_mobile.faces.vectors` after a change to the geometry."""
     from elir_mobile.faces import vectors
 
-    assert vectors.KOTLIN.read_text() == vectors.kotlin()
-    assert vectors.SWIFT.read_text() == vectors.swift()
+    from elir_mobile.faces import warp_vectors
+
+    for module in (vectors, warp_vectors):
+        assert module.KOTLIN.read_text() == module.kotlin()
+        assert module.SWIFT.read_text() == module.swift()
 
 
 # ------------------------------------------------------------------------------------------- the detector

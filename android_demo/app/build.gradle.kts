@@ -57,8 +57,22 @@ dependencies {
     "vulkanImplementation"(libs.executorch.android.vulkan)
     "qnnImplementation"(libs.executorch.android.qnn)
     implementation(libs.litert)
+    implementation(libs.mediapipe.tasks.vision)
     implementation(libs.androidx.core.ktx)
     implementation(libs.androidx.activity.ktx)
     implementation(libs.androidx.lifecycle.runtime.ktx)
     implementation(libs.kotlinx.coroutines.android)
+}
+
+// The face landmarker model is Google's download, not part of this repository: fail the build early, saying how to
+// get it, rather than ship an app whose whole-photo restore fails at run time (README, "Face model").
+tasks.named("preBuild") {
+    val model = file("src/main/assets/face_landmarker.task")
+    doFirst {
+        check(model.isFile) {
+            "${model.path} is missing. The whole-photo face restore needs MediaPipe's face landmarker model:\n" +
+                "  curl -L --create-dirs -o app/src/main/assets/face_landmarker.task " +
+                "https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/float16/1/face_landmarker.task"
+        }
+    }
 }

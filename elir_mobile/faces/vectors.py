@@ -3,7 +3,7 @@
 The Kotlin (android_demo/core) and Swift (ios_demo ELIRKit) ports of `alignment` are held to these numbers:
 landmarks in, transform matrix, inverse and mask out; the Kotlin one also to `landmarks.five_points` (the same
 mesh indices MediaPipe Tasks gives on Android; iOS takes its points from Vision's regions instead).  They are
-generated into test source (`python -m elir_mobile.faces.vectors` rewrites both files) and tests/test_faces.py
+generated into test source (`python -m elir_mobile.faces.vectors` rewrites these files and `warp_vectors`') and tests/test_faces.py
 fails when the files differ from what this module computes now, so a change on one side cannot go unnoticed.
 """
 
@@ -110,6 +110,9 @@ def swift() -> str:
 
 
 if __name__ == "__main__":
-    KOTLIN.write_text(kotlin())
-    SWIFT.write_text(swift())
-    print(f"wrote {KOTLIN.relative_to(REPO)} and {SWIFT.relative_to(REPO)}")
+    from elir_mobile.faces import vectors, warp_vectors
+
+    for module in (vectors, warp_vectors):
+        module.KOTLIN.write_text(module.kotlin())
+        module.SWIFT.write_text(module.swift())
+        print(f"wrote {module.KOTLIN.relative_to(REPO)} and {module.SWIFT.relative_to(REPO)}")

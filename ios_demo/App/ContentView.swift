@@ -8,6 +8,9 @@ import UIKit
 /// Python reference, with its noise), compare before/after with a slider and a timing overlay, share or save the
 /// result.  The photo is decoded at no more than Restorer.maxPreparedPixels; restoring runs off the main actor with
 /// progress per tile and Cancel; the loaded engine is kept until the artifact, runtime or accelerator changes.
+/// For the face tasks the photo is restored whole, as `python -m elir_mobile restore` does: Vision finds the faces
+/// (FaceFinder), ELIRKit aligns each to the FFHQ template, the model restores it and ELIRKit pastes it back under
+/// the feathered mask (FacePhoto).  "Aligned crop" restores the photo as it is (`--aligned`); bsr always does.
 struct ContentView: View {
     @State private var cards: [ModelCard] = AppFiles.cards()
     @State private var item: PhotosPickerItem?
@@ -19,6 +22,7 @@ struct ContentView: View {
     @State private var artifact = ""
     @State private var runtime = "coreml"
     @State private var accelerator = "all"
+    @State private var alignedCrop = false
     @State private var overlay = ""
     @State private var split: CGFloat = 0.5
     @State private var progress: (done: Int, total: Int)?
@@ -39,6 +43,8 @@ struct ContentView: View {
             Picker("Runtime", selection: $runtime) { Text("Core ML").tag("coreml"); Text("ExecuTorch").tag("executorch") }
                 .pickerStyle(.segmented)
             Picker("Accelerator", selection: $accelerator) { ForEach(accelerators, id: \.self) { Text($0) } }
+            Toggle("Aligned crop (restore the photo as it is)", isOn: $alignedCrop)
+                .disabled(!FacePhoto.faceTasks.contains(task))  // bsr has no face step
             HStack {
                 Button("Restore") { start() }.disabled(job != nil || photo == nil)
                 Button("Cancel") { job?.cancel() }.disabled(job == nil)
@@ -84,21 +90,34 @@ struct ContentView: View {
     private func start() {
         guard let photo, let card = cards.first(where: { $0.artifact.file == artifact }) else { return }
         let (rt, acc) = (runtime, accelerator)
+        let wholePhoto = !alignedCrop && FacePhoto.faceTasks.contains(card.task)
         UIApplication.shared.isIdleTimerDisabled = true
         job = Task {
             defer { job = nil; progress = nil; UIApplication.shared.isIdleTimerDisabled = false }
             do {
+                // Faces first: a photo without one fails before any model loads.
+                var found: (faces: [Face], ms: Double)?
+                if wholePhoto {
+                    overlay = "Finding faces…"
+                    found = try await findFaces(photo)
+                }
                 let (engine, loadMs) = try await engines.engine(card: card, runtime: rt, accelerator: acc)
-                let result = try await restore(photo, card: card, engine: engine) { done, total in
-                    Task { @MainActor in progress = (done, total) }
+                let report: (Int, Int) -> Void = { done, total in Task { @MainActor in progress = (done, total) } }
+                let result: Restored
+                if let found {
+                    result = try await restoreFaces(photo, faces: found.faces, findMs: found.ms, card: card,
+                                                    engine: engine, onFace: report)
+                } else {
+                    result = try await restore(photo, card: card, engine: engine, onTile: report)
                 }
                 before = result.before; after = result.after; resultURL = result.url
                 overlay = String(format: "%@ %@ → %@, seed 0\n", rt, acc, engine.acceleratorUsed) +
                     (loadMs.map { String(format: "load %.0f ms (incl. first-use compile), ", $0) } ?? "") +
-                    String(format: "restore %.0f ms, %d tiles", result.ms, result.tiles) +
-                    (result.repeatsNoise ? "\nfixed-noise artifact: its noise repeats in every tile" : "")
+                    result.summary
             } catch is CancellationError {
                 overlay = "Cancelled."
+            } catch let error as NoFaceFound {
+                overlay = error.description
             } catch {
                 overlay = "Failed: \(error)"
             }
@@ -106,13 +125,14 @@ struct ContentView: View {
     }
 }
 
-/// What one restore produced.
+/// What one restore produced: the images, the PNG to share, and the overlay's lines about this run.
 struct Restored {
-    let before: CGImage, after: CGImage, url: URL, ms: Double, tiles: Int, repeatsNoise: Bool
+    let before: CGImage, after: CGImage, url: URL, summary: String
 }
 
-/// The whole restore.  A nonisolated async function, so it runs off the main actor, in the calling Task: cancelling
-/// that Task stops it between tiles.
+/// The photo as it is (an aligned face crop, or any photo for bsr): prepared for the task, restored in tiles.  A
+/// nonisolated async function, so it runs off the main actor, in the calling Task: cancelling that Task stops it
+/// between tiles.
 func restore(_ photo: CGImage, card: ModelCard, engine: Engine,
              onTile: @escaping (Int, Int) -> Void) async throws -> Restored {
     let prepared = try ImageIO.prepared(photo, card: card)
@@ -124,17 +144,65 @@ func restore(_ photo: CGImage, card: ModelCard, engine: Engine,
         onTile(done, total)
     }
     let ms = Date().timeIntervalSince(t0) * 1000
-    let ctx = CIContext()
+    guard let before = CIContext().createCGImage(CIImage(cvPixelBuffer: prepared),
+                                                 from: CGRect(x: 0, y: 0, width: w, height: h)) else {
+        throw ELIRError.runtime("cannot render the prepared photo")
+    }
+    let (after, url) = try rendered(out, h: h, w: w)
+    let summary = String(format: "restore %.0f ms, %d tiles", ms, restorer.tiles(h: h, w: w)) +
+        (restorer.repeatsBakedNoise(h: h, w: w) ? "\nfixed-noise artifact: its noise repeats in every tile" : "")
+    return Restored(before: before, after: after, url: url, summary: summary)
+}
+
+/// Vision's faces in the photo that the pipeline keeps (at least FacePhoto.minFace px wide, largest first), and
+/// how long finding them took.  Nonisolated async: Vision runs off the main actor.
+func findFaces(_ photo: CGImage) async throws -> (faces: [Face], ms: Double) {
+    let t0 = Date()
+    let faces = try FacePhoto.select(FaceFinder.faces(in: photo))
+    return (faces, Date().timeIntervalSince(t0) * 1000)
+}
+
+/// The whole photo, as `python -m elir_mobile restore` (elir_mobile/faces/pipeline.py): every face aligned to the
+/// task's crop (sr: 32 px), restored (prepared as the task expects, seed 0), pasted back under the feathered mask;
+/// the photo keeps its size.  Off the main actor like `restore`; cancelling the Task stops it between faces and
+/// tiles.
+func restoreFaces(_ photo: CGImage, faces: [Face], findMs: Double, card: ModelCard, engine: Engine,
+                  onFace: @escaping (Int, Int) -> Void) async throws -> Restored {
+    let pixels = try ImageIO.pixelBuffer(from: photo, width: photo.width, height: photo.height)
+    let (chw, h, w) = try ImageIO.chw(from: pixels)
+    let prepare = ImageIO.prepare[card.task] ?? "tile"
+    let cropSize = FaceAlign.inputSize(prepare: prepare, imageSize: card.imageSize)
+    let restorer = Restorer(card: card) { try engine.run($0) }
+    var done = 0
+    let planar = Planar(c: 3, h: h, w: w, data: chw)
+    let result = try FacePhoto.restore(planar, faces: faces, cropSize: cropSize) { crop in
+        try Task.checkCancellation()
+        let input = try FacePhoto.prepare(crop, prepare: prepare, imageSize: card.imageSize)
+        let out = try restorer.restore(input.data, h: input.h, w: input.w) { _, _ in try Task.checkCancellation() }
+        done += 1
+        onFace(done, faces.count)
+        return Planar(c: 3, h: input.h, w: input.w, data: out)
+    }
+    let (after, url) = try rendered(result.image.data, h: h, w: w)
+    let widths = faces.map { String(format: "%.0f", $0.width) }.joined(separator: ", ")
+    let ms = result.ms
+    let summary = "\(faces.count) face(s) (\(widths) px wide), \(cropSize) px crops\n" +
+        String(format: "find %.0f ms, align %.0f ms, restore %.0f ms, paste %.0f ms", findMs, ms["align"] ?? 0,
+               ms["restore"] ?? 0, ms["paste"] ?? 0)
+    return Restored(before: photo, after: after, url: url, summary: summary)
+}
+
+/// A restored planar image as a CGImage, and as the PNG the share sheet sends.
+func rendered(_ chw: [Float], h: Int, w: Int) throws -> (CGImage, URL) {
+    let buffer = try ImageIO.pixelBuffer(fromCHW: chw, h: h, w: w)
     let rect = CGRect(x: 0, y: 0, width: w, height: h)
-    guard let before = ctx.createCGImage(CIImage(cvPixelBuffer: prepared), from: rect),
-          let after = ctx.createCGImage(CIImage(cvPixelBuffer: try ImageIO.pixelBuffer(fromCHW: out, h: h, w: w)), from: rect),
-          let png = UIImage(cgImage: after).pngData() else {
+    guard let image = CIContext().createCGImage(CIImage(cvPixelBuffer: buffer), from: rect),
+          let png = UIImage(cgImage: image).pngData() else {
         throw ELIRError.runtime("cannot render the result")
     }
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("elir_restored.png")
     try png.write(to: url, options: .atomic)
-    return Restored(before: before, after: after, url: url, ms: ms, tiles: restorer.tiles(h: h, w: w),
-                    repeatsNoise: restorer.repeatsBakedNoise(h: h, w: w))
+    return (image, url)
 }
 
 /// Keeps the last loaded engine for the next restore; a different choice closes it and loads anew.

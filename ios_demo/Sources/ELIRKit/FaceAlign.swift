@@ -2,7 +2,7 @@ import Foundation
 
 /// Whole-photo face restoration's plain geometry: a mirror of elir_mobile/faces (landmarks.five_points,
 /// alignment.template / similarity / invert / feather_mask, pipeline.input_size) and the Android FaceAlign.kt.
-/// Landmarks come from Vision's `VNFaceLandmarks2D` in pixels (see `fivePoints(vision:)`).  Points are flat
+/// Landmarks come from Vision's `VNFaceLandmarks2D`, in pixels (`FacePhoto.fromVision`).  Points are flat
 /// [x0, y0, x1, y1, ...]; a matrix is a row-major 2 x 3 affine mapping source to destination pixels, on
 /// continuous pixel coordinates (pixel (i, j) covers [i, i+1) x [j, j+1)), y pointing down.
 public enum FaceAlign {
@@ -66,6 +66,22 @@ public enum FaceAlign {
     public static func apply(_ m: [Double], _ x: Double, _ y: Double) -> (Double, Double) {
         (m[0] * x + m[1] * y + m[2], m[3] * x + m[4] * y + m[5])
     }
+
+    /// The affine `outer` after `inner` (alignment.compose).
+    public static func compose(_ outer: [Double], _ inner: [Double]) -> [Double] {
+        let a = outer[0] * inner[0] + outer[1] * inner[3], b = outer[0] * inner[1] + outer[1] * inner[4]
+        let c = outer[0] * inner[2] + outer[1] * inner[5] + outer[2]
+        let d = outer[3] * inner[0] + outer[4] * inner[3], e = outer[3] * inner[1] + outer[4] * inner[4]
+        let f = outer[3] * inner[2] + outer[4] * inner[5] + outer[5]
+        return [a, b, c, d, e, f]
+    }
+
+    public static func scaling(_ fx: Double, _ fy: Double? = nil) -> [Double] { [fx, 0, 0, 0, fy ?? fx, 0] }
+
+    public static func translation(_ dx: Double, _ dy: Double) -> [Double] { [1, 0, dx, 0, 1, dy] }
+
+    /// The linear scale of `m` (sqrt |det|): below 1 a warp shrinks, and must antialias.
+    public static func scaleOf(_ m: [Double]) -> Double { abs(m[0] * m[4] - m[1] * m[3]).squareRoot() }
 
     /// 1-D paste weights: sin^2(pi/2 * d / feather), d a pixel centre's distance from the nearer edge, capped at 1.
     public static func featherRamp(_ size: Int) -> [Float] {

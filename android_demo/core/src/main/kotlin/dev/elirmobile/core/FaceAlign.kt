@@ -1,14 +1,17 @@
 package dev.elirmobile.core
 
 import kotlin.math.PI
+import kotlin.math.abs
 import kotlin.math.min
 import kotlin.math.sin
+import kotlin.math.sqrt
 
 /**
  * Whole-photo face restoration's plain geometry: a mirror of elir_mobile/faces (landmarks.five_points,
- * alignment.template / similarity / invert / feather_mask, pipeline.input_size), so the app aligns a face and
- * pastes it back exactly as the Python reference does.  The landmarks come from MediaPipe Tasks' face landmarker
- * (478 points; its first 468 are the Face Mesh topology the indices below name), in pixels.
+ * alignment.template / similarity / invert / compose / feather_mask, pipeline.input_size), so the app aligns a
+ * face and pastes it back exactly as the Python reference does ([FaceWarp], [FacePhoto]).  The landmarks come
+ * from MediaPipe Tasks' face landmarker (478 points; its first 468 are the Face Mesh topology the indices below
+ * name), in pixels.
  * Points are flat (x0, y0, x1, y1, ...); a matrix is a row-major 2 x 3 affine mapping source to destination
  * pixels, on continuous pixel coordinates (pixel (i, j) covers [i, i+1) x [j, j+1)).
  */
@@ -83,6 +86,20 @@ object FaceAlign {
     /** Where `m` takes the point (x, y). */
     fun apply(m: DoubleArray, x: Double, y: Double): Pair<Double, Double> =
         (m[0] * x + m[1] * y + m[2]) to (m[3] * x + m[4] * y + m[5])
+
+    /** The affine `outer` after `inner` (alignment.compose). */
+    fun compose(outer: DoubleArray, inner: DoubleArray): DoubleArray = doubleArrayOf(
+        outer[0] * inner[0] + outer[1] * inner[3], outer[0] * inner[1] + outer[1] * inner[4],
+        outer[0] * inner[2] + outer[1] * inner[5] + outer[2],
+        outer[3] * inner[0] + outer[4] * inner[3], outer[3] * inner[1] + outer[4] * inner[4],
+        outer[3] * inner[2] + outer[4] * inner[5] + outer[5])
+
+    fun scaling(fx: Double, fy: Double = fx): DoubleArray = doubleArrayOf(fx, 0.0, 0.0, 0.0, fy, 0.0)
+
+    fun translation(dx: Double, dy: Double): DoubleArray = doubleArrayOf(1.0, 0.0, dx, 0.0, 1.0, dy)
+
+    /** The linear scale of `m` (sqrt |det|): below 1 a warp shrinks, and must antialias. */
+    fun scaleOf(m: DoubleArray): Double = sqrt(abs(m[0] * m[4] - m[1] * m[3]))
 
     /** 1-D paste weights: sin^2(pi/2 * d / feather), d a pixel centre's distance from the nearer edge, capped at 1. */
     fun featherRamp(size: Int, feather: Double = FEATHER_FRACTION * size): FloatArray = FloatArray(size) { i ->

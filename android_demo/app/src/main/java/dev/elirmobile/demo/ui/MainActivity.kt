@@ -15,6 +15,7 @@ import android.view.WindowManager
 import android.widget.AdapterView
 import android.widget.ArrayAdapter
 import android.widget.Button
+import android.widget.CheckBox
 import android.widget.LinearLayout
 import android.widget.ProgressBar
 import android.widget.Spinner
@@ -24,10 +25,16 @@ import androidx.activity.result.PickVisualMediaRequest
 import androidx.activity.result.contract.ActivityResultContracts
 import androidx.core.content.FileProvider
 import androidx.lifecycle.lifecycleScope
+import dev.elirmobile.core.FaceAlign
+import dev.elirmobile.core.FacePhoto
 import dev.elirmobile.core.ModelCard
+import dev.elirmobile.core.NoFaceFound
+import dev.elirmobile.core.Planar
 import dev.elirmobile.core.Restorer
+import dev.elirmobile.demo.faces.FaceFinder
 import dev.elirmobile.demo.runtime.Engine
 import kotlinx.coroutines.CancellationException
+import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.asCoroutineDispatcher
@@ -43,6 +50,11 @@ import java.util.concurrent.Executors
  * Python reference, with its noise), compare before/after, save or share the result.  Artifacts are the cards in
  * files/models/ (pushed by benchmarks/device/android.sh or adb push).
  *
+ * For the face tasks the photo is restored whole, as `python -m elir_mobile restore` does: MediaPipe's face
+ * landmarker finds the faces ([FaceFinder]), the core aligns each to the FFHQ template, the artifact restores it
+ * and the core pastes it back under the feathered mask ([FacePhoto]).  "Aligned crop" restores the photo as it is
+ * (an already aligned face crop, `--aligned`); bsr always does.
+ *
  * The photo is decoded at no more than [Restorer.MAX_PREPARED_PIXELS] and shrunk further where the task's
  * preparation grows it (bsr x4, [Restorer.decodeSize]); restoring runs on one background thread that owns the engine, with progress per tile and a Cancel button; the loaded engine is
  * kept for the next restore until the artifact, runtime or accelerator changes.
@@ -52,6 +64,7 @@ class MainActivity : ComponentActivity() {
     private lateinit var artifact: Spinner
     private lateinit var runtime: Spinner
     private lateinit var accelerator: Spinner
+    private lateinit var alignedCrop: CheckBox
     private lateinit var status: TextView
     private lateinit var progress: ProgressBar
     private lateinit var restoreButton: Button
@@ -67,8 +80,12 @@ class MainActivity : ComponentActivity() {
     /** The engine thread: native runtimes see one thread for load, runs and close. */
     private val engineThread = Executors.newSingleThreadExecutor { Thread(it, "elir-engine") }.asCoroutineDispatcher()
     private var loaded: Loaded? = null
+    private var faceFinder: FaceFinder? = null  // made on the engine thread at the first whole-photo restore
 
     private class Loaded(val card: ModelCard, val runtime: String, val accelerator: String, val engine: Engine)
+
+    /** What a restore shows: before, after, the timing overlay. */
+    private data class Shown(val before: Bitmap, val after: Bitmap, val overlay: String)
 
     private val picker = registerForActivityResult(ActivityResultContracts.PickVisualMedia()) { uri: Uri? ->
         if (uri != null) lifecycleScope.launch {
@@ -104,9 +121,11 @@ class MainActivity : ComponentActivity() {
         progress = ProgressBar(this, null, android.R.attr.progressBarStyleHorizontal).apply { visibility = View.GONE }
         artifact = spinner(emptyList())
         accelerator = spinner(emptyList())
+        alignedCrop = CheckBox(this).apply { text = "Aligned crop (restore the photo as it is, no face search)" }
         runtime = spinner(Engine.RUNTIMES) { setItems(accelerator, Engine.accelerators(it)) }
         task = spinner(cards.map { it.task }.distinct()) { t ->
             setItems(artifact, cards.filter { it.task == t }.map { it.artifactFile })
+            alignedCrop.isEnabled = t in FacePhoto.FACE_TASKS  // bsr has no face step
         }
         view = BeforeAfterView(this)
         val pick = button("Pick photo") { picker.launch(PickVisualMediaRequest(ActivityResultContracts.PickVisualMedia.ImageOnly)) }
@@ -121,7 +140,8 @@ class MainActivity : ComponentActivity() {
         setContentView(LinearLayout(this).apply {
             orientation = LinearLayout.VERTICAL
             setPadding(24, 48, 24, 24)
-            listOf(pick, task, artifact, runtime, accelerator, actions, progress, status).forEach { addView(it) }
+            listOf(pick, task, artifact, runtime, accelerator, alignedCrop, actions, progress, status)
+                .forEach { addView(it) }
             addView(view, LinearLayout.LayoutParams(LinearLayout.LayoutParams.MATCH_PARENT, 0, 1f))
         })
         updateButtons()
@@ -131,8 +151,10 @@ class MainActivity : ComponentActivity() {
         super.onDestroy()
         job?.cancel()
         val engine = loaded?.engine
+        val finder = faceFinder
         loaded = null
-        engineThread.executor.execute { engine?.close() }
+        faceFinder = null
+        engineThread.executor.execute { engine?.close(); finder?.close() }
         engineThread.close()
     }
 
@@ -174,42 +196,90 @@ class MainActivity : ComponentActivity() {
             ?: run { status.text = "Choose an artifact."; return }
         val rt = runtime.selectedItem as String
         val acc = accelerator.selectedItem as String? ?: return
-        status.text = "Restoring with $rt / $acc…"
+        val wholePhoto = !alignedCrop.isChecked && card.task in FacePhoto.FACE_TASKS
+        status.text = if (wholePhoto) "Finding faces…" else "Restoring with $rt / $acc…"
         progress.progress = 0
         job = lifecycleScope.launch {
             val result = runCatching {
                 withContext(engineThread) {
-                    val prepared = prepare(bitmap, card)
-                    val (engine, loadMs) = engineFor(card, rt, acc)
-                    val (chw, h, w) = toChw(prepared)
-                    val output = FloatArray(card.outputs[0].count)  // the Restorer copies each tile out of it
-                    val restorer = Restorer(card) { inputs -> engine.run(inputs, output) }
-                    val tiles = restorer.tiles(h, w)
-                    val t1 = SystemClock.elapsedRealtimeNanos()
-                    val out = restorer.restore(chw, h, w, seed = 0) { done, total ->
-                        ensureActive()
-                        runOnUiThread { progress.max = total; progress.progress = done }
-                    }
-                    val runMs = (SystemClock.elapsedRealtimeNanos() - t1) / 1e6
-                    val overlay = buildString {
-                        append(String.format(Locale.US, "%s %s → %s, seed 0\n", rt, acc, engine.acceleratorUsed))
-                        loadMs?.let { append(String.format(Locale.US, "load %.0f ms, ", it)) }
-                        append(String.format(Locale.US, "restore %.0f ms (%d tiles, %.1f ms/tile)", runMs, tiles, runMs / tiles))
-                        if (restorer.repeatsBakedNoise(h, w)) append("\nfixed-noise artifact: its noise repeats in every tile")
-                    }
-                    Triple(prepared, fromChw(out, h, w), overlay)
+                    if (wholePhoto) restoreFaces(bitmap, card, rt, acc) else restoreAsIs(bitmap, card, rt, acc)
                 }
             }
             result.onSuccess { (before, after, overlay) ->
                 restored = after
                 view.before = before; view.after = after; view.overlay = overlay; status.text = ""
             }.onFailure {
-                status.text = if (it is CancellationException) "Cancelled." else "Failed: ${it.message}"
+                status.text = when (it) {
+                    is CancellationException -> "Cancelled."
+                    is NoFaceFound -> it.message
+                    else -> "Failed: ${it.message}"
+                }
             }
             job = null
             updateButtons()
         }
         updateButtons()
+    }
+
+    /** The first lines of the overlay: what ran where, and the load time when the model was loaded now. */
+    private fun header(rt: String, acc: String, engine: Engine, loadMs: Double?) = buildString {
+        append(String.format(Locale.US, "%s %s → %s, seed 0\n", rt, acc, engine.acceleratorUsed))
+        loadMs?.let { append(String.format(Locale.US, "load %.0f ms, ", it)) }
+    }
+
+    /** The photo as it is (an aligned face crop, or any photo for bsr): prepared for the task, restored in tiles. */
+    private fun CoroutineScope.restoreAsIs(bitmap: Bitmap, card: ModelCard, rt: String, acc: String): Shown {
+        val prepared = prepare(bitmap, card)
+        val (engine, loadMs) = engineFor(card, rt, acc)
+        val (chw, h, w) = toChw(prepared)
+        val output = FloatArray(card.outputs[0].count)  // the Restorer copies each tile out of it
+        val restorer = Restorer(card) { inputs -> engine.run(inputs, output) }
+        val tiles = restorer.tiles(h, w)
+        val t1 = SystemClock.elapsedRealtimeNanos()
+        val out = restorer.restore(chw, h, w, seed = 0) { done, total ->
+            ensureActive()
+            runOnUiThread { progress.max = total; progress.progress = done }
+        }
+        val runMs = (SystemClock.elapsedRealtimeNanos() - t1) / 1e6
+        val overlay = header(rt, acc, engine, loadMs) +
+            String.format(Locale.US, "restore %.0f ms (%d tiles, %.1f ms/tile)", runMs, tiles, runMs / tiles) +
+            (if (restorer.repeatsBakedNoise(h, w)) "\nfixed-noise artifact: its noise repeats in every tile" else "")
+        return Shown(prepared, fromChw(out, h, w), overlay)
+    }
+
+    /**
+     * The whole photo, as `python -m elir_mobile restore` (elir_mobile/faces/pipeline.py): find the faces first
+     * (a photo without one fails before any model loads), align each to the task's crop (sr: 32 px), restore it
+     * (prepared as the task expects, seed 0), paste it back under the feathered mask.  The photo keeps its size.
+     */
+    private fun CoroutineScope.restoreFaces(bitmap: Bitmap, card: ModelCard, rt: String, acc: String): Shown {
+        val t0 = SystemClock.elapsedRealtimeNanos()
+        val finder = faceFinder ?: FaceFinder(this@MainActivity).also { faceFinder = it }
+        val faces = FacePhoto.select(finder.find(bitmap))
+        val findMs = (SystemClock.elapsedRealtimeNanos() - t0) / 1e6
+        ensureActive()
+        runOnUiThread { status.text = "Restoring ${faces.size} face(s) with $rt / $acc…" }
+        val (engine, loadMs) = engineFor(card, rt, acc)
+        val prepare = Restorer.prepareMode(card.task)
+        val output = FloatArray(card.outputs[0].count)
+        val restorer = Restorer(card) { inputs -> engine.run(inputs, output) }
+        val (chw, h, w) = toChw(bitmap)
+        var done = 0
+        val cropSize = FaceAlign.inputSize(prepare, card.imageSize)
+        val result = FacePhoto.restore(Planar(3, h, w, chw), faces, cropSize) { crop ->
+            val input = FacePhoto.prepare(crop, prepare, card.imageSize)
+            val out = restorer.restore(input.data, input.h, input.w, seed = 0) { _, _ -> ensureActive() }
+            val finished = ++done
+            runOnUiThread { progress.max = faces.size; progress.progress = finished }
+            Planar(3, input.h, input.w, out)
+        }
+        val ms = result.ms
+        val overlay = header(rt, acc, engine, loadMs) +
+            String.format(Locale.US, "%d face(s) (%s px wide), %d px crops\n", faces.size,
+                          faces.joinToString(", ") { "%.0f".format(Locale.US, it.width) }, cropSize) +
+            String.format(Locale.US, "find %.0f ms, align %.0f ms, restore %.0f ms, paste %.0f ms", findMs,
+                          ms.getValue("align"), ms.getValue("restore"), ms.getValue("paste"))
+        return Shown(bitmap, fromChw(result.image.data, h, w), overlay)
     }
 
     /** Writes the result off the main thread, then tells where (or why not). */
