@@ -105,7 +105,8 @@ def test_stage_methods_compose_to_forward_and_share_the_weights(noise_input_pte,
 
 
 def test_nhwc_artifact(tmp_path, micro):
-    card = _export(tmp_path, micro, ["--layout", "nhwc"]).card
+    card = _export(tmp_path, micro, ["--layout", "nhwc", "--no-stages"]).card
+    assert list(card["artifact"]["methods"]) == ["forward"]
     assert card["inputs"][0]["shape"] == [1, 32, 32, 3] and card["outputs"][0]["layout"] == "NHWC"
     assert card["parity"]["passed"] and card["placement"]["share"] == 1.0
 
@@ -137,7 +138,7 @@ def test_xnnpack_int8_shares_one_quantized_unet(tmp_path, micro):
     cfg, sd = micro
     cfg = dict(cfg, K=2)  # two steps, so sharing is observable
     args = cli.parse_args(TARGET, ["--task", "sr", "--precision", "int8", "--out", str(tmp_path),
-                                   "--calibration-images", "2", "--quiet"])
+                                   "--calibration-images", "2", "--quiet", "--no-stages"])
     job = pipeline.prepare_job(TARGET, args, tmp_path, pipeline.load_weights(args, cfg, sd), progress=False)
     job.sensitivity = measure_job(job, target_db=gates.gate_for("executorch", "int8") + INT8.margin_db,
                                   max_float_share=INT8.max_float_share)
@@ -174,7 +175,7 @@ def test_int8_other_backend_is_a_user_error(tmp_path, capsys):
 
 @pytest.mark.parametrize("backend", ["vulkan", "coreml"])
 def test_other_delegates_lower_and_say_they_did_not_run(tmp_path, micro, backend):
-    card = _export(tmp_path, micro, ["--backend", backend, "--no-bundle"]).card
+    card = _export(tmp_path, micro, ["--backend", backend, "--no-bundle", "--no-stages"]).card
     assert card["artifact"]["file"] == f"elir_sr_executorch-{backend}_fp32.pte"
     assert card["artifact"]["backend"] == backend
     assert card["placement"]["details"]["delegate"] == DELEGATES[backend] and card["placement"]["share"] > 0.5

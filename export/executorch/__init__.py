@@ -54,6 +54,9 @@ class ExecuTorchTarget(Target):
                             help="ExecuTorch delegate (default: %(default)s); qnn needs QNN_SDK_ROOT "
                                  "(and QNN_SOC_MODEL, default SM8650)")
         parser.add_argument("--no-bundle", action="store_true", help="skip the BundledProgram .bpte")
+        parser.add_argument("--no-stages", action="store_true",
+                            help="write forward only, without the encode / step_<k> / decode methods (lowering "
+                                 "takes about half the time)")
 
     def validate(self, args: argparse.Namespace) -> None:
         if args.precision == "int8" and args.backend != "xnnpack":

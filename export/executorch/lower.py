@@ -103,9 +103,12 @@ def op_placement(graph_module: torch.fx.GraphModule, delegate: str) -> tuple[dic
 # ---------------------------------------------------------------------------------------------- methods
 
 
-def method_modules(sampler: nn.Module, layout: str, example_inputs: tuple[torch.Tensor, ...]):
-    """{method name: (module, example inputs)} for forward and every stage (see the module docstring)."""
+def method_modules(sampler: nn.Module, layout: str, example_inputs: tuple[torch.Tensor, ...], stages: bool = True):
+    """{method name: (module, example inputs)} for forward and, with `stages`, every stage (see the module
+    docstring)."""
     forward = NHWCAdapter(sampler) if layout == "nhwc" else sampler
+    if not stages:
+        return {"forward": (forward, example_inputs)}
     encode = Encode(sampler, layout)
     with torch.no_grad():
         z = encode(*example_inputs)
@@ -118,6 +121,8 @@ def method_modules(sampler: nn.Module, layout: str, example_inputs: tuple[torch.
 
 def method_card(names: list[str], input_names: list[str]) -> dict:
     """The card's ``artifact.methods`` entries beyond forward."""
+    if "encode" not in names:
+        return {}
     out = {"encode": {"inputs": input_names, "outputs": ["latent"],
                       "description": "the flow's starting latent: coarse(encoder(image)) + noise"}}
     steps = [n for n in names if n.startswith("step_")]
@@ -137,7 +142,7 @@ def lower(job, sampler: nn.Module, quantization: dict | None = None) -> Conversi
     from executorch.exir import to_edge_transform_and_lower
 
     backend = job.args.backend
-    methods = method_modules(sampler, job.layout, job.example_inputs)
+    methods = method_modules(sampler, job.layout, job.example_inputs, stages=not job.args.no_stages)
     job.log(f"torch.export of {len(methods)} methods ({', '.join(methods)})")
     with torch.no_grad():
         exported = {name: torch.export.export(m, inputs, strict=True) for name, (m, inputs) in methods.items()}
