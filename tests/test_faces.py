@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from elir_mobile.faces.alignment import (FFHQ_TEMPLATE_512, FEATHER_FRACTION, align, apply, compose, feather_mask,
+from elir_mobile.faces.alignment import (FFHQ_TEMPLATE_512, FEATHER_FRACTION, align, apply, feather_mask,
                                          invert, paste, scale_of, similarity, template)
 from elir_mobile.faces.pipeline import NoFaceFound, find_faces, input_size, restore_photo, to_uint8
 from elir_mobile.restoration import restore_image
