@@ -3,7 +3,8 @@ by measurement, not by guess.  Every backend that quantizes uses the same measur
 in float differs (and Core ML passes its own decompressed weights, so palettes are measured as they are).
 
 Each convolution is simulated in int8 alone (weights fake-quantized symmetrically per output channel, and its
-activations as the backend quantizes them, see `ACTIVATIONS`, over the ranges seen on the sample) and the PSNR of
+activations as the backend quantizes them, see `ACTIVATIONS`, over the ranges of each call site seen on the
+sample: every Euler step's own, as the artifacts quantize them) and the PSNR of
 the model's output against float is recorded.  Quantization noise of different layers is nearly independent, so
 its energy adds up: layers are kept float in order of error per MAC (or per parameter, for weight compression:
 the most error removed for the least float compute or size) until the predicted sum over the remaining layers
@@ -20,8 +21,12 @@ full size, and the sweep (one forward pass per layer) takes about 80 s for sr on
 from __future__ import annotations
 
 import hashlib
+import json
 import math
+import os
+from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -63,13 +68,21 @@ def fake_int8_activation(x: torch.Tensor, lo: float, hi: float, symmetric: bool 
 class _Simulation(TorchFunctionMode):
     """Inside this mode, convs whose weight belongs to `weights` run with int8 weights (or the backend's own
     compressed weight from `replacements`) and int8 activations as `activations` says; with `record`, every conv's
-    input and output ranges and MACs are collected instead."""
+    MACs and the input and output ranges of each of its call sites are collected instead.
+
+    A call site is the n-th use of a weight within one forward pass (`run`): the U-Net's convs are called once per
+    Euler step, and every artifact quantizes each step's activations with ranges of their own."""
 
     def __init__(self, names: dict[int, str], weights=(), activations: str = "none", ranges=None,
                  record: dict | None = None, replacements: dict[str, torch.Tensor] | None = None):
         super().__init__()
         self.names, self.weights, self.activations = names, set(weights), activations
         self.ranges, self.record, self.replacements = ranges, record, replacements or {}
+        self.calls: Counter[str] = Counter()
+
+    def run(self, model: nn.Module, sample: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        self.calls.clear()
+        return model(*sample)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -77,20 +90,24 @@ class _Simulation(TorchFunctionMode):
         if name is None:
             return func(*args, **kwargs)
         x, w = args[0], args[1]
+        site = self.calls[name]
+        self.calls[name] += 1
         if self.record is not None:
             out = func(*args, **kwargs)
-            entry = self.record.setdefault(name, {"lo": math.inf, "hi": -math.inf, "out_lo": math.inf,
-                                                  "out_hi": -math.inf, "macs": 0, "params": w.numel()})
-            entry["lo"], entry["hi"] = min(entry["lo"], float(x.min())), max(entry["hi"], float(x.max()))
-            entry["out_lo"], entry["out_hi"] = min(entry["out_lo"], float(out.min())), max(entry["out_hi"],
-                                                                                          float(out.max()))
+            entry = self.record.setdefault(name, {"sites": [], "macs": 0, "params": w.numel()})
+            if site == len(entry["sites"]):
+                entry["sites"].append({"lo": math.inf, "hi": -math.inf, "out_lo": math.inf, "out_hi": -math.inf})
+            r = entry["sites"][site]
+            r["lo"], r["hi"] = min(r["lo"], float(x.min())), max(r["hi"], float(x.max()))
+            r["out_lo"], r["out_hi"] = min(r["out_lo"], float(out.min())), max(r["out_hi"], float(out.max()))
             # conv2d: each output element sums one filter; conv_transpose2d: each input element scatters one.
             entry["macs"] += (out.numel() if func is F.conv2d else x.numel()) * w[0].numel()
             return out
         if name not in self.weights:
             return func(*args, **kwargs)
-        symmetric, r = self.activations == "symmetric-io", self.ranges and self.ranges[name]
-        if self.activations != "none":
+        symmetric = self.activations == "symmetric-io"
+        r = self.ranges[name]["sites"][site] if self.activations != "none" else None
+        if r is not None:
             x = fake_int8_activation(x, r["lo"], r["hi"], symmetric)
         w = self.replacements.get(name)
         w = fake_int8_weight(args[1], transposed=func is F.conv_transpose2d) if w is None else w
@@ -183,17 +200,17 @@ def measure(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], *, ac
     names = conv_names(model)
     references = [model(*s).clamp(0, 1) for s in samples]
     key = None if replacements is not None else _fingerprint(model, samples, activations)
-    cached = _SWEEPS.get(key)
+    cached = _load_sweep(key)
     record = cached[0] if cached else {}
     if not cached:
-        with _Simulation(names, record=record):
+        with _Simulation(names, record=record) as recording:
             for s in samples:
-                model(*s)
+                recording.run(model, s)
 
     def mse(quantized: Sequence[str]) -> float:
         with _Simulation(names, weights=quantized, activations=activations, ranges=record,
-                         replacements=replacements):
-            return sum(float(torch.mean((model(*s).clamp(0, 1) - r) ** 2))
+                         replacements=replacements) as simulation:
+            return sum(float(torch.mean((simulation.run(model, s).clamp(0, 1) - r) ** 2))
                        for s, r in zip(samples, references)) / len(samples)
 
     from tqdm import tqdm
@@ -204,8 +221,7 @@ def measure(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], *, ac
     alone = cached[1] if cached else {n: mse([n]) for n in tqdm(layers, desc="int8 sensitivity", leave=False,
                                                                  disable=None if progress else True)}
     if key is not None and not cached:
-        _SWEEPS.clear()  # one model's sweep is all a process reuses; keep no more
-        _SWEEPS[key] = (record, alone)
+        _save_sweep(key, record, alone)
     result = Sensitivity(activations=activations, target_db=target_db,
                          alone_db={n: _mse_to_db(e) for n, e in alone.items()},
                          macs={n: record[n]["macs"] for n in layers}, params={n: record[n]["params"] for n in layers},
@@ -231,14 +247,49 @@ def measure(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], *, ac
     return result
 
 
-# The last sweep, by content: `export.all` and the test suite quantize the same model for several backends and
-# precisions in one process, and the sweep (one forward pass per conv) is most of the measurement's time.
+# Sweeps by content: `export.all` and the test suite quantize the same model for several backends and precisions
+# in one process, and a user exports the same weights again (another target, another gate); the sweep (one forward
+# pass per conv) is most of the measurement's time.  The last one is kept in memory, every one on disk.
 _SWEEPS: dict[str, tuple[dict, dict]] = {}
+_FORMAT = "sweep-2"  # per-call-site ranges; bump when the record's layout changes
+
+
+def sweep_cache_dir() -> Path:
+    from elir_mobile.download import cache_dir
+
+    return cache_dir() / "sensitivity"
+
+
+def _load_sweep(key: str | None) -> tuple[dict, dict] | None:
+    if key is None:
+        return None
+    if key not in _SWEEPS:
+        try:
+            data = json.loads((sweep_cache_dir() / f"{key}.json").read_text())
+        except (OSError, ValueError):
+            return None
+        _SWEEPS.clear()
+        _SWEEPS[key] = (data["record"], data["alone"])
+    return _SWEEPS[key]
+
+
+def _save_sweep(key: str, record: dict, alone: dict) -> None:
+    """Keep the sweep in memory and on disk (written whole, then renamed); an unwritable cache only costs time."""
+    _SWEEPS.clear()
+    _SWEEPS[key] = (record, alone)
+    path = sweep_cache_dir() / f"{key}.json"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"format": _FORMAT, "record": record, "alone": alone}))
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 def _fingerprint(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], activations: str) -> str:
     """The sweep's inputs by content: the model's weights and buffers, the samples and the activation scheme."""
-    digest = hashlib.sha256(activations.encode())
+    digest = hashlib.sha256(f"{_FORMAT}:{activations}".encode())
     for name, tensor in [*model.state_dict().items(), *((str(i), t) for i, s in enumerate(samples) for t in s)]:
         digest.update(name.encode())
         digest.update(tensor.detach().contiguous().cpu().numpy().tobytes())

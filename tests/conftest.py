@@ -46,6 +46,21 @@ def tiny_model(tiny_config, tiny_weights):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """The suite's own cache folder (released weights, sensitivity sweeps), shared by its subprocesses: a run
+    never reads a user's cache or one left by an earlier run."""
+    import os
+
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        os.environ.pop("XDG_CACHE_HOME")
+    else:
+        os.environ["XDG_CACHE_HOME"] = old
+
+
+@pytest.fixture(scope="session", autouse=True)
 def every_card_the_suite_writes_validates(tmp_path_factory):
     """After the session, every model card under the session's temp folders must follow export/card.schema.json
     (the exporter validates before publishing; this catches any card written some other way)."""

@@ -112,3 +112,43 @@ def test_a_repeated_sweep_is_reused_only_for_the_same_model_and_samples(tiny_con
     changed = sensitivity.measure(model, samples, activations="none", target_db=0.0)
     assert len(simulations) == len(first.alone_db) + 2                     # ranges, every layer, all-int8
     assert changed.alone_db != first.alone_db
+
+
+def test_a_sweep_is_reused_from_disk_by_a_new_process(tiny_config, tiny_weights, monkeypatch, tmp_path):
+    """A second export of the same weights (another target, or the same one again) reads the sweep from the
+    cache on disk instead of measuring every layer again; a cache entry that cannot be read is measured afresh."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    model = elir_mobile.load_model(config=tiny_config, checkpoint=tiny_weights)
+    samples = sensitivity.sample_inputs(model, _images())
+    first = sensitivity.measure(model, samples, activations="affine-inputs", target_db=0.0)
+    files = list(sensitivity.sweep_cache_dir().glob("*.json"))
+    assert len(files) == 1 and not list(sensitivity.sweep_cache_dir().glob("*.tmp"))
+    monkeypatch.setattr(sensitivity, "_SWEEPS", {})                       # what a new process starts with
+    simulations = []
+
+    class Counted(sensitivity._Simulation):
+        def __init__(self, *args, **kwargs):
+            simulations.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(sensitivity, "_Simulation", Counted)
+    again = sensitivity.measure(model, samples, activations="affine-inputs", target_db=0.0)
+    assert again.alone_db == first.alone_db and len(simulations) == 1      # only the all-int8 simulation ran
+    files[0].write_text("{not json")
+    monkeypatch.setattr(sensitivity, "_SWEEPS", {})
+    simulations.clear()
+    assert sensitivity.measure(model, samples, activations="affine-inputs", target_db=0.0).alone_db == first.alone_db
+    assert len(simulations) == len(first.alone_db) + 2
+
+
+def test_each_steps_call_of_a_unet_conv_has_its_own_ranges(model_and_samples):
+    """The U-Net's convs run once per Euler step: the simulation records (and quantizes with) each call site's
+    ranges, as every artifact quantizes each step's activations."""
+    model, samples = model_and_samples
+    sensitivity.measure(model, samples, activations="affine-inputs", target_db=0.0)
+    record = next(iter(sensitivity._SWEEPS.values()))[0]
+    unet = [n for n in record if n.startswith("velocity.")]
+    assert unet and all(len(record[n]["sites"]) == model.K for n in unet)
+    assert all(len(entry["sites"]) == 1 for n, entry in record.items() if not n.startswith("velocity."))
+    first = record[unet[0]]["sites"]
+    assert len({(r["lo"], r["hi"]) for r in first}) == model.K             # the latent moves between steps
