@@ -125,34 +125,53 @@ def test_without_rewrites_group_norm_falls_back(micro):
     assert any(f["op"] == "native_group_norm" for f in audit["flagged"])
 
 
+def _int8_weights(part: torch.nn.Module) -> list[torch.Tensor]:
+    return [t for _, t in part.named_buffers() if t.dtype == torch.int8]
+
+
+def _per_channel_weights(part: torch.nn.Module) -> int:
+    return sum(1 for n in part.graph.nodes if n.op == "call_function" and "dequantize_per_channel" in str(n.target))
+
+
+def _activation_scales(part: torch.nn.Module) -> list[float]:
+    return [float(n.args[1]) for n in part.graph.nodes
+            if n.op == "call_function" and ".quantize_per_tensor" in str(n.target)]
+
+
 @pytest.mark.slow  # lowering a quantized graph takes minutes even at fixture size
-def test_xnnpack_int8_shares_one_quantized_unet(tmp_path, micro):
-    """int8 on the fixture-size model: the convs the sensitivity measurement did not keep float run quantized in
-    XNNPACK, and the step's int8 weights are stored once.  (The 34 dB gate is sized for full-size weights, whose
-    export takes minutes.)"""
+def test_xnnpack_int8_per_step_ranges_one_weight_copy(tmp_path, micro):
+    """int8 on the fixture-size model with two steps: each step is calibrated on its own latents (its own
+    activation scales) while both steps' int8 U-Net weights are bit-identical and stored once in the .pte; the
+    convs the sensitivity measurement did not keep float run quantized in XNNPACK.  (The 34 dB gate is sized for
+    full-size weights, whose export takes minutes.)"""
     from elir_mobile.graph_rewrites import rewrite_for_export
     from export.executorch.lower import lower
     from export.executorch.quantize import quantize_baked
     from export.sensitivity import conv_names, measure_job
 
     cfg, sd = micro
-    cfg = dict(cfg, K=2)  # two steps, so sharing is observable
+    cfg = dict(cfg, K=2)  # two steps, so per-step ranges and weight sharing are observable
     args = cli.parse_args(TARGET, ["--task", "sr", "--precision", "int8", "--out", str(tmp_path),
                                    "--calibration-images", "2", "--quiet", "--no-stages"])
     job = pipeline.prepare_job(TARGET, args, tmp_path, pipeline.load_weights(args, cfg, sd), progress=False)
     job.sensitivity = measure_job(job, target_db=gates.gate_for("executorch", "int8") + INT8.margin_db,
                                   max_float_share=INT8.max_float_share)
     module, record = quantize_baked(job, rewrite_for_export(job.baked).eval())
-    ep = torch.export.export(module, job.example_inputs)
-    dq_weights = [n for n in ep.graph.nodes if n.op == "call_function" and "dequantize_per_channel" in str(n.target)]
-    weight_sources = {n.args[0].name for n in dq_weights}
-    assert len(dq_weights) > len(weight_sources)  # the same int8 step weights feed both steps
+    first, second = module.step_parts
+    w0, w1 = _int8_weights(first), _int8_weights(second)
+    assert w0 and len(w0) == len(w1) and all(torch.equal(a, b) for a, b in zip(w0, w1))
+    s0, s1 = _activation_scales(first), _activation_scales(second)
+    assert len(s0) == len(s1) > 0 and s0 != s1  # each step quantizes its activations with its own ranges
     kept = record["fp32_convs"]
     assert set(kept) <= set(conv_names(job.model).values())
     assert record["sensitivity"]["float_mac_share"] <= INT8.max_float_share
-    assert len(weight_sources) == len(conv_names(job.model)) - len(kept)  # exactly the measured ones stay fp32
+    parts = (module.encode_part, first, module.decode_part)
+    assert sum(_per_channel_weights(p) for p in parts) == len(conv_names(job.model)) - len(kept)  # rest: int8
     conv = lower(job, module, record)
     assert conv.placement["share"] == 1.0 and conv.quantization is record
+    once = sum(t.numel() for p in parts for t in _int8_weights(p))
+    step = sum(t.numel() for t in w1)
+    assert conv.artifact.stat().st_size < once + step / 2, "the second step's int8 weights are stored again"
     out = run_pte(conv.artifact, [t.numpy() for t in job.reference_inputs])
     psnr = pipeline.parity(job.expected.numpy(), out)["psnr_db"]
     assert psnr > 20.0  # int8 of random tiny weights; far below this means the quantized graph is broken

@@ -1,20 +1,25 @@
-"""XNNPACK int8 (PT2E static quantization) of the baked sampler, with the U-Net's weights quantized ONCE.
+"""XNNPACK int8 (PT2E static quantization) of the baked sampler: one int8 copy of the U-Net's weights, and
+activation ranges of each Euler step's own.
 
-Quantizing the unrolled graph does not work: PT2E annotates the first step's uses of the shared U-Net weights
-only (later steps stay float) and the mixed program fails in XNNPACK at run time.  So the pipeline is quantized
-in three parts, each exported and calibrated on exactly what it sees in the float pipeline:
+PT2E annotates a weight once: in the unrolled graph only the first step's uses of the shared U-Net weights get
+annotated (later steps stay float) and the mixed program fails in XNNPACK at run time.  So the pipeline is
+quantized in parts, each exported and calibrated on exactly what it sees in the float pipeline:
 
 * encode (encoder + coarse + noise) on the calibration images,
-* the Euler step module on the latents of ALL K steps (with each step's time biases),
+* the Euler step module once per step k, on the latents of step k only (with its time biases),
 * decode on the final latents,
 
-and the converted parts are composed again: `QuantizedBaked.forward` calls the one converted step module K
-times, so every step shares one set of int8 weights and ``forward`` is still the whole baked sampler.
+and the converted parts are composed again in `QuantizedBaked.forward`.  The latent moves from the coarse estimate
+toward the restored image, so each step's activations have their own statistics (TDQ, NeurIPS 2023; TFMQ-DM
+calibrates time-dependent parts per step): K step parts give every step's convs and concatenations their own
+observers.  Their weights are the same float tensors through the same per-channel min/max observer, so their
+int8 weights are bit-identical, and XNNPACK stores a constant once per program by its sha256: the U-Net's int8
+weights are in the file once (tests/test_executorch_int8.py checks both).
 
 GroupNorm statistics and the residual / Euler-update adds stay float (see `make_quantizer`).  Which convolutions
 stay float is measured by the pipeline's shared sensitivity step (`export.sensitivity`, weights and inputs
-simulated in int8): re-calibrating PT2E per layer was tried and dropped (over ten minutes even at fixture size);
-the float simulation takes one forward pass per layer.
+simulated in int8, with per-call-site ranges as here): re-calibrating PT2E per layer was tried and dropped (over
+ten minutes even at fixture size); the float simulation takes one forward pass per layer.
 """
 
 from __future__ import annotations
@@ -30,11 +35,14 @@ from .stages import Decode, Encode
 
 class QuantizedBaked(nn.Module):
     """The baked sampler rebuilt from converted (quantized) parts, with the same `encode` / `step` / `decode`
-    methods as `BakedSampler`; ``step_part`` is one module used by every step."""
+    methods as `BakedSampler`; ``step_parts[k]`` is step k, calibrated on that step's latents."""
 
-    def __init__(self, encode: nn.Module, step: nn.Module, decode: nn.Module, baked: nn.Module):
+    def __init__(self, encode: nn.Module, steps: list[nn.Module], decode: nn.Module, baked: nn.Module):
         super().__init__()
-        self.encode_part, self.step_part, self.decode_part = encode, step, decode
+        if len(steps) != baked.K:
+            raise ValueError(f"{len(steps)} step parts for a {baked.K}-step sampler")
+        self.encode_part, self.decode_part = encode, decode
+        self.step_parts = nn.ModuleList(steps)
         self.K, self.n_blocks = baked.K, baked.n_blocks
         self.noise_mode = baked.noise_mode
         for k in range(self.K):
@@ -45,7 +53,7 @@ class QuantizedBaked(nn.Module):
         return self.encode_part(x, noise) if self.noise_mode == "input" else self.encode_part(x)
 
     def step(self, z: torch.Tensor, k: int) -> torch.Tensor:
-        return self.step_part(z, *(getattr(self, f"time_bias_{k}_{j}") for j in range(self.n_blocks)))
+        return self.step_parts[k](z, *(getattr(self, f"time_bias_{k}_{j}") for j in range(self.n_blocks)))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.decode_part(z)
@@ -59,21 +67,21 @@ class QuantizedBaked(nn.Module):
 
 @dataclass
 class PartData:
-    """Calibration inputs of the three parts, recorded from the float pipeline."""
+    """Calibration inputs of the parts, recorded from the float pipeline; ``steps[k]`` are step k's."""
 
     encode: list[tuple[torch.Tensor, ...]]
-    step: list[tuple[torch.Tensor, ...]]
+    steps: list[list[tuple[torch.Tensor, ...]]]
     decode: list[tuple[torch.Tensor, ...]]
 
 
 @torch.no_grad()
 def record_part_inputs(baked: nn.Module, batches: list[tuple[torch.Tensor, ...]]) -> PartData:
-    data = PartData([], [], [])
+    data = PartData([], [[] for _ in range(baked.K)], [])
     for inputs in batches:
         data.encode.append(inputs)
         z = baked.encode(*inputs) if len(inputs) > 1 else baked.encode(inputs[0])
         for k in range(baked.K):
-            data.step.append((z, *baked.step_biases(k)))
+            data.steps[k].append((z, *baked.step_biases(k)))
             z = baked.step(z, k)
         data.decode.append((z,))
     return data
@@ -142,16 +150,16 @@ def quantize_baked(job, float_baked: nn.Module) -> tuple[nn.Module, dict]:
     batches = job.calibration("nchw")
     chosen = job.sensitivity
     data = record_part_inputs(float_baked, batches)
-    job.log(f"int8: calibrating encode / step (all {float_baked.K} steps' latents) / decode "
-            f"on {len(batches)} images")
+    job.log(f"int8: calibrating encode / each of the {float_baked.K} steps / decode on {len(batches)} images")
     keep = chosen.float_layers
-    q = QuantizedBaked(quantize_part(Encode(float_baked, "nchw"), data.encode, "encode", job.progress, keep),
-                       quantize_part(float_baked.euler, data.step, "step", job.progress, keep),
+    steps = [quantize_part(float_baked.euler, samples, f"step {k}", job.progress, keep)
+             for k, samples in enumerate(data.steps)]
+    q = QuantizedBaked(quantize_part(Encode(float_baked, "nchw"), data.encode, "encode", job.progress, keep), steps,
                        quantize_part(Decode(float_baked, "nchw"), data.decode, "decode", job.progress, keep),
                        float_baked)  # no .eval(): exported graph modules refuse it (they have no train mode)
     record = {"scheme": "PT2E static int8, XNNPACKQuantizer: per-channel symmetric weights, per-tensor "
-                        "affine activations; encode / Euler step / decode calibrated separately, one set of "
-                        "int8 U-Net weights shared by all steps",
+                        "affine activations; encode, each Euler step and decode calibrated separately: "
+                        "activation ranges per step, one set of int8 U-Net weights shared by all steps",
               "float_ops": "GroupNorm statistics (mean / variance / normalize); residual, skip and Euler-update "
                            "adds; the final clamp; the convs in fp32_convs (chosen by the measured sensitivity)",
               "int8_ops": "every other convolution and transposed convolution, concatenations",
