@@ -3,7 +3,7 @@ the pipeline writing artifact + card, and clear refusals.
 
 The float conversion of the fixture-size model is done once per session (the converter's cost is per graph node,
 so even a tiny model takes tens of seconds); each precision is then quantized from it in seconds, as the exporter
-does.  The full-size sr conversion per precision is marked slow.
+does.  The full-size sr conversions (fp32 and int8) are marked slow.
 """
 
 from __future__ import annotations
@@ -231,10 +231,11 @@ def test_unknown_precision_and_missing_calibration_are_refused(tiny_fp32):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
 def test_full_size_sr_conversion(tmp_path, precision):
-    """One full-size sr export per precision with the recipe weights, gate enforced by the pipeline.  The int8
-    precisions meet their gates with measured float convs (dynamic-int8 39.6 dB, int8 33.2 dB when written)."""
+    """Full-size sr with the recipe weights, gate enforced by the pipeline: the float conversion and the one
+    full-size integer export the CI budget keeps (int8 meets its gate with measured float convs, 33.2 dB when
+    written); every precision runs at fixture size above."""
     args = cli.parse_args(TARGET, ["--task", "sr", "--test-weights", "--precision", precision,
                                    "--calibration-images", "4", "--out", str(tmp_path), "--quiet"])
     try:
