@@ -28,6 +28,7 @@ import torch
 from tqdm import tqdm
 
 from benchmarks.device.stats import summarize
+from elir_mobile.testing import FAMILIES
 from benchmarks.roof import cpu_info, describe
 from elir_mobile.artifacts import Artifact, find_artifacts, read_card
 from elir_mobile.errors import exit_code
@@ -40,6 +41,8 @@ def model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-weights", action="store_true", help="full-size random test weights")
     parser.add_argument("--tiny", action="store_true", help="fixture-size architecture with test weights")
     parser.add_argument("--weights-seed", type=int, default=0, help="seed of the --test-weights / --tiny recipe")
+    parser.add_argument("--weights-family", choices=FAMILIES, default=FAMILIES[0],
+                        help="--test-weights / --tiny values (elir_mobile.testing)")
     parser.add_argument("--image-size", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0, help="seed of the eager model's baked noise and the images")
 

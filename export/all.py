@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from elir_mobile.errors import ElirError, exit_code
+from elir_mobile.testing import FAMILIES
 
 from . import registry
 from .cli import parse_args
@@ -39,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--test-weights", action="store_true", help="full-size seeded random test weights")
     w.add_argument("--tiny", action="store_true", help="the small fixture architecture with test weights")
     p.add_argument("--weights-seed", type=int, default=0, help="seed of the --test-weights / --tiny recipe")
+    p.add_argument("--weights-family", choices=FAMILIES, default=FAMILIES[0],
+                   help="--test-weights / --tiny values (elir_mobile.testing)")
     p.add_argument("--targets", default=",".join(DEFAULT_VARIANTS), help="comma-separated subset of: %(default)s")
     p.add_argument("--image-size", type=int)
     p.add_argument("--seed", type=int, default=0, help="export seed (calibration, parity inputs, baked noise)")
@@ -50,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def common_flags(args: argparse.Namespace) -> list[str]:
     flags = ["--task", args.task, "--seed", str(args.seed), "--weights-seed", str(args.weights_seed),
+             "--weights-family", args.weights_family,
              "--out", str(args.out)]
     if args.checkpoint:
         flags += ["--checkpoint", str(args.checkpoint)]

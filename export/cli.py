@@ -14,6 +14,7 @@ from typing import Sequence
 
 from elir_mobile.errors import ElirError
 from elir_mobile.tasks import NOISE_MODES, TASKS
+from elir_mobile.testing import FAMILIES
 
 from .target import GateFailure, Target
 
@@ -33,6 +34,9 @@ def build_parser(target: Target) -> argparse.ArgumentParser:
                    help="the small fixture architecture with test weights (64 px by default): a quick try")
     p.add_argument("--weights-seed", type=int, default=0,
                    help="seed of the --test-weights / --tiny recipe (default: %(default)s)")
+    p.add_argument("--weights-family", choices=FAMILIES, default=FAMILIES[0],
+                   help="--test-weights / --tiny values: the fixtures' Gaussian recipe, or trained-like "
+                        "(heavy tails, 10x channel-scale spread; elir_mobile.testing) (default: %(default)s)")
     p.add_argument("--precision", choices=target.precisions, default=target.precisions[0])
     p.add_argument("--noise", choices=NOISE_MODES, default="fixed",
                    help="input: the artifact takes the latent noise as its 2nd input; fixed: one baked seeded "

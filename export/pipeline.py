@@ -65,10 +65,11 @@ class Weights:
     sha256: str
     sha256_of: str               # file | state_dict
     seed: int | None
+    family: str | None = None    # test weights: which family of `elir_mobile.testing`
 
     def card(self) -> dict:
         return {"source": self.source, "file": self.file, "sha256": self.sha256, "sha256_of": self.sha256_of,
-                "seed": self.seed}
+                "seed": self.seed, "family": self.family}
 
 
 def state_dict_sha256(model: nn.Module) -> str:
@@ -92,9 +93,11 @@ def load_weights(args: argparse.Namespace, config: dict | None = None, checkpoin
         cfg = tiny_config(args.image_size or 64) if args.tiny else task.model_config()
         if args.tiny:
             cfg.update(K=task.K, sigma_s=task.sigma_s)
-        model = elir_mobile.load_model(config=cfg, checkpoint=make_test_weights(cfg, seed=args.weights_seed))
+        family = getattr(args, "weights_family", "recipe")
+        model = elir_mobile.load_model(config=cfg, checkpoint=make_test_weights(cfg, seed=args.weights_seed,
+                                                                                 family=family))
         source = "tiny" if args.tiny else "test-weights"
-        return Weights(model, source, None, state_dict_sha256(model), "state_dict", args.weights_seed)
+        return Weights(model, source, None, state_dict_sha256(model), "state_dict", args.weights_seed, family)
     if args.checkpoint is not None:
         path, source = Path(args.checkpoint), "checkpoint"
     else:
