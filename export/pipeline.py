@@ -159,6 +159,7 @@ class ExportJob:
     progress: bool = True
     sensitivity: Any = None
     float_reused: bool = False
+    converted_from: str | None = None  # sha256 of the weights converted, where not the loaded ones
     scratch: dict = field(default_factory=dict)  # what a target's steps hand each other within one export
 
     @property
@@ -195,6 +196,14 @@ class ExportJob:
         if self.baked.noise_mode != "input":
             return (x,)
         return x, calib.latent_noise(tuple(self.baked.example_inputs()[1].shape), self.baked.sigma_s, seed)
+
+    def quantize_from(self, model: nn.Module) -> None:
+        """Convert `model` (the same architecture, e.g. with bias-corrected convs) from here on; the parity cases
+        keep the original float model's outputs."""
+        self.baked = elir_mobile.baked(model, noise=self.args.noise, seed=self.args.seed,
+                                       image_size=self.image_size).eval()
+        self.module = NHWCAdapter(self.baked).eval() if self.layout == "nhwc" else self.baked
+        self.converted_from = state_dict_sha256(model)
 
     def calibration(self, layout: str | None = None) -> list[tuple[torch.Tensor, ...]]:
         """Calibration input tuples (image[, noise]) in `layout` (default: the artifact's): degraded crops of
@@ -279,7 +288,8 @@ def _float_fingerprint(target: Target, job: ExportJob) -> str | None:
     if key is None:
         return None
     b = job.baked
-    parts = [target.name, repr(key), job.layout, job.image_size, b.noise_mode, b.K, job.weights.sha256,
+    parts = [target.name, repr(key), job.layout, job.image_size, b.noise_mode, b.K,
+             job.converted_from or job.weights.sha256,
              json.dumps(job.model.config, sort_keys=True, default=str)]
     if b.noise_mode == "fixed":
         parts.append(job.args.seed)
@@ -300,14 +310,21 @@ def float_program(target: Target, job: ExportJob) -> Any:
 
 
 def convert(target: Target, job: ExportJob) -> Conversion:
-    """The target's float program, the shared sensitivity where the precision quantizes, then `finish`."""
-    program = float_program(target, job)
+    """The target's float program, the shared sensitivity where the precision quantizes, then `finish` (on the
+    bias-corrected model's float program, where the sensitivity corrected biases)."""
     scheme = target.sensitivity_scheme(job.args)
+    program = float_program(target, job) if scheme is None or target.weights_from_float_program else None
     if scheme is not None:
         job.sensitivity = sensitivity.measure_job(
             job, target_db=_gate(target, job.args)[0] + scheme.margin_db, max_float_share=scheme.max_float_share,
-            activations=scheme.activations, cost=scheme.cost, replacements=target.measured_weights(job, program))
-    return target.finish(job, program)
+            activations=scheme.activations, cost=scheme.cost,
+            replacements=target.measured_weights(job, program) if program is not None else None,
+            bias_correction=scheme.bias_correction)
+        if job.sensitivity.bias_correction:
+            job.log("quantizing the bias-corrected model")
+            job.quantize_from(job.sensitivity.corrected(job.model))
+            program = None
+    return target.finish(job, program if program is not None else float_program(target, job))
 
 
 def _gate(target: Target, args: argparse.Namespace) -> tuple[float, str, float]:
@@ -456,6 +473,8 @@ def export(target: Target, args: argparse.Namespace, *, config: dict | None = No
         if par["passed"] is False:
             failure = (f"parity gate failed for {conv.artifact.name}: worst of {len(job.cases)} inputs "
                        f"{par['min_psnr_db']:.2f} dB < {par['gate_db']:g} dB (max abs err {par['max_abs_err']:.3g})")
+            if job.sensitivity is not None:
+                failure += f"; {job.sensitivity.shortfall(par['min_psnr_db'])}"
             if args.keep_failed is None:
                 raise GateFailure(f"{failure}; nothing written (--keep-failed DIR keeps it for inspection)")
             destination = Path(args.keep_failed)

@@ -53,6 +53,7 @@ class SensitivityScheme:
     margin_db: float            # aim this far above the gate: what the simulation leaves out
     max_float_share: float      # never keep more than this share of `cost` float
     cost: str = "macs"          # "macs" (int8 compute) or "params" (weight compression)
+    bias_correction: bool = True  # quantize the bias-corrected model (`Sensitivity.corrected`)
 
 
 @dataclass
@@ -137,6 +138,10 @@ class Target:
 
     def convert_float(self, job) -> Any:
         raise NotImplementedError
+
+    # True where `measured_weights` reads the float program: it is then converted before the sensitivity (and
+    # again from the bias-corrected model); otherwise only the model that is quantized is converted.
+    weights_from_float_program = False
 
     def measured_weights(self, job, float_program: Any) -> dict | None:
         """Module path -> the target's own (decompressed) weight, for the sensitivity; None: simulate int8."""

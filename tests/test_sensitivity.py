@@ -152,3 +152,52 @@ def test_each_steps_call_of_a_unet_conv_has_its_own_ranges(model_and_samples):
     assert all(len(entry["sites"]) == 1 for n, entry in record.items() if not n.startswith("velocity."))
     first = record[unet[0]]["sites"]
     assert len({(r["lo"], r["hi"]) for r in first}) == model.K             # the latent moves between steps
+
+
+def test_bias_correction_moves_each_convs_mean_weight_error_into_its_bias(model_and_samples):
+    """The corrected copy's int8 conv has the float conv's per-channel output mean on the calibration crops;
+    a conv without a bias gets one, float layers and the original model are left alone."""
+    model, samples = model_and_samples
+    result = sensitivity.measure(model, samples, activations="none", target_db=0.0)
+    result.float_layers = ["decoder.layers.0"]
+    corrected = result.corrected(model)
+    first, fixed = model.encoder.layers[0], corrected.encoder.layers[0]
+    x = torch.cat([s[0] for s in samples])
+    with torch.no_grad():
+        reference = first(x).mean(dim=(0, 2, 3))
+        quantized = sensitivity.fake_int8_weight(first.weight)
+        plain = torch.nn.functional.conv2d(x, quantized, first.bias, padding=1).mean(dim=(0, 2, 3))
+        fixed_mean = torch.nn.functional.conv2d(x, quantized, fixed.bias, padding=1).mean(dim=(0, 2, 3))
+    assert float((fixed_mean - reference).abs().max()) < 1e-5 < float((plain - reference).abs().max())
+    no_bias = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d) and m.bias is None]
+    assert no_bias and all(dict(corrected.named_modules())[n].bias is not None for n in no_bias)
+    assert all(m.bias is None for n, m in model.named_modules() if n in no_bias)       # the original is untouched
+    assert torch.equal(corrected.decoder.layers[0].bias, model.decoder.layers[0].bias)
+    assert "bias" in result.card()["bias_correction"]
+
+
+@pytest.mark.parametrize("family", ["recipe", "trained-like"])
+def test_bias_correction_and_requantized_outputs_in_the_simulation(tiny_config, family):
+    """Measured on both weight families: bias correction raises the all-int8 simulation; quantizing every conv's
+    output too (static int8 as XNNPACK and LiteRT run it) costs more than quantizing its input alone."""
+    from elir_mobile.testing import make_test_weights
+
+    model = elir_mobile.load_model(config=tiny_config, checkpoint=make_test_weights(tiny_config, family=family))
+    samples = sensitivity.sample_inputs(model, _images())
+
+    def db(activations, bias_correction=True):
+        return sensitivity.measure(model, samples, activations=activations, target_db=0.0,
+                                   bias_correction=bias_correction).all_int8_db
+
+    assert db("none") > db("none", bias_correction=False) + 1.0
+    assert db("affine-io") < db("affine-inputs")
+
+
+def test_a_shortfall_names_the_layers_that_cost_most(model_and_samples):
+    model, samples = model_and_samples
+    capped = sensitivity.measure(model, samples, activations="affine-io", target_db=200.0, max_float_share=0.05)
+    why = capped.shortfall(20.0)
+    assert "at its cap of 5 %" in why and "cost most" in why
+    assert any(n in why for n in capped.alone_db if n not in capped.float_layers)
+    met = sensitivity.measure(model, samples, activations="affine-io", target_db=0.0)
+    assert "runtime's other quantized ops" in met.shortfall(met.chosen_db - 2.0)

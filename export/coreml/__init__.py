@@ -87,6 +87,8 @@ class CoreMLTarget(Target):
 
         return convert_float(job)
 
+    weights_from_float_program = True
+
     def measured_weights(self, job, float_program) -> dict | None:
         from .convert import measured_weights
 

@@ -141,8 +141,10 @@ def quantize_part(part: nn.Module, samples: list[tuple[torch.Tensor, ...]], name
 
 
 @torch.no_grad()
-def _psnr(module: nn.Module, reference: nn.Module, inputs: tuple[torch.Tensor, ...]) -> float:
-    return parity(reference(*inputs).numpy(), module(*inputs).numpy())["psnr_db"]
+def _eager_psnr(module: nn.Module, job) -> float:
+    """The quantized module in eager PyTorch against the original float model, on the first parity case."""
+    inputs, (expected,) = to_nchw(job.reference_inputs, job.layout), to_nchw((job.expected,), job.layout)
+    return parity(expected.numpy(), module(*inputs).numpy())["psnr_db"]
 
 
 def quantize_baked(job, float_baked: nn.Module) -> tuple[nn.Module, dict]:
@@ -167,5 +169,5 @@ def quantize_baked(job, float_baked: nn.Module) -> tuple[nn.Module, dict]:
               "sensitivity": chosen.card(),
               "calibration_images": len(batches),
               "calibration_source": str(job.args.calibration_dir or "scikit-image samples"),
-              "eager_psnr_db": round(_psnr(q, float_baked, to_nchw(job.reference_inputs, job.layout)), 3)}
+              "eager_psnr_db": round(_eager_psnr(q, job), 3)}
     return q, record
