@@ -164,11 +164,12 @@ class Sensitivity:
         quantized layers that cost most), or the runtime quantizes more than this simulation models."""
         quantized = sorted((n for n in self.alone_db if n not in self.float_layers), key=self.alone_db.get)
         worst = ", ".join(f"{n} ({self.alone_db[n]:.1f} dB alone)" for n in quantized[:3])
-        kept = f"{len(self.float_layers)} conv(s) float ({100 * self.float_mac_share:.1f} % of the MACs)"
+        share = self.float_mac_share if self.cost == "macs" else self.float_param_share
+        kept = f"{len(self.float_layers)} conv(s) float ({100 * share:.1f} % of the {self.cost})"
         if self.chosen_db < self.target_db:
-            return (f"the per-layer choice reached only {self.chosen_db:.1f} dB of its {self.target_db:.1f} dB target "
-                    f"in simulation with {kept}, at its cap of {100 * self.max_float_share:.0f} % of the "
-                    f"{self.cost}; the quantized layers that cost most: {worst}")
+            return (f"the per-layer choice reached only {self.chosen_db:.2f} dB of its {self.target_db:.2f} dB "
+                    f"target in simulation with {kept} (at most {100 * self.max_float_share:.0f} % may stay "
+                    f"float); the quantized layers that cost most: {worst}")
         return (f"the simulation promised {self.chosen_db:.1f} dB with {kept}; the runtime's other quantized ops "
                 f"(adds, concatenations, norms, requantized outputs) cost the other "
                 f"{self.chosen_db - measured_db:.1f} dB; the quantized layers that cost most: {worst}")
