@@ -25,14 +25,15 @@ IO_KINDS = ("tensor", "image")
 # Aim this far above the gate with the measured fp16 choice.  The simulation leaves out the fp16 program itself,
 # the few weights the converter rebuilt (not measured, still compressed) and, for w8a8, every other op's 8-bit
 # activations; on full-size sr it read 33.6 dB for a 6-bit palette that measured 33.0 dB, and >= 41 dB for an
-# all-int8 program that measured 39.9 dB.  At most half the compressible parameters stay fp16 (past it,
-# compression no longer pays).
+# all-int8 program that measured 39.9 dB.  With bias correction, w8a8 read 3.4 dB (recipe weights) and 4.1 dB
+# (trained-like) above the package on full-size sr, so it aims 4.5 dB high (measured 33.2 and 32.2 dB, gate 32).
+# At most half the compressible parameters stay fp16 (past it, compression no longer pays).
 MAX_FP16_SHARE = 0.5
 SCHEMES = {
     "int8": SensitivityScheme("none", 2.0, MAX_FP16_SHARE, cost="params"),
     "palettize6": SensitivityScheme("none", 2.0, MAX_FP16_SHARE, cost="params"),
     "palettize4": SensitivityScheme("none", 2.0, MAX_FP16_SHARE, cost="params"),
-    "w8a8": SensitivityScheme("symmetric-io", 3.0, MAX_FP16_SHARE, cost="params"),
+    "w8a8": SensitivityScheme("symmetric-io", 4.5, MAX_FP16_SHARE, cost="params"),
 }
 
 

@@ -17,9 +17,10 @@ int8 weights are bit-identical, and XNNPACK stores a constant once per program b
 weights are in the file once (tests/test_executorch_int8.py checks both).
 
 GroupNorm statistics and the residual / Euler-update adds stay float (see `make_quantizer`).  Which convolutions
-stay float is measured by the pipeline's shared sensitivity step (`export.sensitivity`, weights and inputs
-simulated in int8, with per-call-site ranges as here): re-calibrating PT2E per layer was tried and dropped (over
-ten minutes even at fixture size); the float simulation takes one forward pass per layer.
+stay float is measured by the pipeline's shared sensitivity step (`export.sensitivity`, weights, inputs and
+outputs simulated in int8, with per-call-site ranges as here): re-calibrating PT2E per layer was tried and dropped
+(over ten minutes even at fixture size); the float simulation takes one forward pass per layer.  The sampler this
+module quantizes is the pipeline's bias-corrected copy (`Sensitivity.corrected`).
 """
 
 from __future__ import annotations
@@ -161,7 +162,8 @@ def quantize_baked(job, float_baked: nn.Module) -> tuple[nn.Module, dict]:
                        float_baked)  # no .eval(): exported graph modules refuse it (they have no train mode)
     record = {"scheme": "PT2E static int8, XNNPACKQuantizer: per-channel symmetric weights, per-tensor "
                         "affine activations; encode, each Euler step and decode calibrated separately: "
-                        "activation ranges per step, one set of int8 U-Net weights shared by all steps",
+                        "activation ranges per step, one set of int8 U-Net weights shared by all steps; "
+                        "quantized convs bias-corrected (sensitivity.bias_correction)",
               "float_ops": "GroupNorm statistics (mean / variance / normalize); residual, skip and Euler-update "
                            "adds; the final clamp; the convs in fp32_convs (chosen by the measured sensitivity)",
               "int8_ops": "every other convolution and transposed convolution, concatenations",
