@@ -4,6 +4,7 @@ that ship with scikit-image (astronaut: one frontal face; coffee, chelsea, rocke
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -142,6 +143,18 @@ def test_the_mask_edge_shows_no_step():
     assert mask[..., 0, :].max() < 1e-3 and mask[..., 256, 256] == 1  # zero at the border, one inside
 
 
+_NUMBER = re.compile(r"-?\d+\.\d*(?:[eE][-+]?\d+)?|-?\d+[eE][-+]?\d+")
+
+
+def _same_source(stored: str, generated: str) -> None:
+    """The same text but for the numbers, and the numbers within 1e-5: CPUs differ in the last bits of LAPACK and
+    float32 kernels (1e-14 and 1e-6 seen between an AVX2 and an AVX-512 machine), and the phone tests hold their
+    ports to these values within 2e-5."""
+    assert _NUMBER.sub("#", stored) == _NUMBER.sub("#", generated)
+    np.testing.assert_allclose([float(x) for x in _NUMBER.findall(generated)],
+                               [float(x) for x in _NUMBER.findall(stored)], rtol=0, atol=1e-5)
+
+
 def test_the_phone_cores_vectors_are_what_python_computes():
     """android_demo/core's FaceAlignTest and ios_demo's FaceAlignTests read these generated files; regenerate them
     with `python -m elir_mobile.faces.vectors` after a change to the geometry."""
@@ -150,8 +163,8 @@ def test_the_phone_cores_vectors_are_what_python_computes():
     from elir_mobile.faces import warp_vectors
 
     for module in (vectors, warp_vectors):
-        assert module.KOTLIN.read_text() == module.kotlin()
-        assert module.SWIFT.read_text() == module.swift()
+        _same_source(module.KOTLIN.read_text(), module.kotlin())
+        _same_source(module.SWIFT.read_text(), module.swift())
 
 
 # ------------------------------------------------------------------------------------------- the detector

@@ -72,6 +72,15 @@ def template_error(points: np.ndarray, matrix: np.ndarray, size: int) -> float:
     return float(np.sqrt((residual ** 2).sum(1).mean()) * 512.0 / size)
 
 
+# A size that is whole in exact arithmetic (25 px from 16 / 0.64) must not round up on a CPU whose last bit
+# differs (25.000000000000007): the phone ports use the same tolerance.
+SIZE_TOLERANCE = 1e-9
+
+
+def _ceil(x: float) -> int:
+    return math.ceil(x - SIZE_TOLERANCE)
+
+
 def warp(image: torch.Tensor, matrix: np.ndarray, size: tuple[int, int], *, mode: str = "bicubic",
          padding: str = "reflection") -> torch.Tensor:
     """`image` (1, C, H, W) warped by `matrix` (source -> destination pixels) into a (1, C, *size) image.
@@ -82,7 +91,7 @@ def warp(image: torch.Tensor, matrix: np.ndarray, size: tuple[int, int], *, mode
     height, width = size
     scale = scale_of(matrix)
     if scale < 1.0:
-        fine = (math.ceil(height / scale), math.ceil(width / scale))
+        fine = (_ceil(height / scale), _ceil(width / scale))
         sharp = warp(image, compose(scaling(fine[1] / width, fine[0] / height), matrix), fine, mode=mode,
                      padding=padding)
         return F.interpolate(sharp, size=size, mode=mode, antialias=True, align_corners=False).clamp(0.0, 1.0)

@@ -33,7 +33,8 @@ public enum FaceWarp {
                             padding: Padding = .reflection) -> Planar {
         let scale = FaceAlign.scaleOf(m)
         if scale < 1 {
-            let fineH = Int((Double(outH) / scale).rounded(.up)), fineW = Int((Double(outW) / scale).rounded(.up))
+            // A whole size stays whole whatever the last bit (alignment.py SIZE_TOLERANCE).
+            let fineH = Int((Double(outH) / scale - 1e-9).rounded(.up)), fineW = Int((Double(outW) / scale - 1e-9).rounded(.up))
             let stretch = FaceAlign.scaling(Double(fineW) / Double(outW), Double(fineH) / Double(outH))
             let toFine = FaceAlign.compose(stretch, m)
             let sharp = warp(image, toFine, outH: fineH, outW: fineW, mode: mode, padding: padding)

@@ -26,14 +26,15 @@ object FaceWarp {
 
     private const val CUBIC_A = -0.75  // grid_sample's bicubic
     private const val AA_CUBIC_A = -0.5  // the antialiased resize's bicubic (PIL's)
+    private const val SIZE_TOLERANCE = 1e-9  // a whole size stays whole whatever the last bit (alignment.py)
 
     /** `image` warped by `m` into an (outH, outW) image, values clamped to [0, 1] (alignment.warp). */
     fun warp(image: Planar, m: DoubleArray, outH: Int, outW: Int, mode: Mode = Mode.BICUBIC,
              padding: Padding = Padding.REFLECTION): Planar {
         val scale = FaceAlign.scaleOf(m)
         if (scale < 1.0) {
-            val fineH = ceil(outH / scale).toInt()
-            val fineW = ceil(outW / scale).toInt()
+            val fineH = ceil(outH / scale - SIZE_TOLERANCE).toInt()
+            val fineW = ceil(outW / scale - SIZE_TOLERANCE).toInt()
             val toFine = FaceAlign.compose(FaceAlign.scaling(fineW.toDouble() / outW, fineH.toDouble() / outH), m)
             return resize(warp(image, toFine, fineH, fineW, mode, padding), outH, outW, mode)
         }
