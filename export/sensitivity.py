@@ -164,8 +164,7 @@ class Sensitivity:
         quantized layers that cost most), or the runtime quantizes more than this simulation models."""
         quantized = sorted((n for n in self.alone_db if n not in self.float_layers), key=self.alone_db.get)
         worst = ", ".join(f"{n} ({self.alone_db[n]:.1f} dB alone)" for n in quantized[:3])
-        share = self.float_mac_share if self.cost == "macs" else self.float_param_share
-        kept = f"{len(self.float_layers)} conv(s) float ({100 * share:.1f} % of the {self.cost})"
+        kept = f"{len(self.float_layers)} conv(s) float ({100 * self.float_share:.1f} % of the {self.cost})"
         if self.chosen_db < self.target_db:
             return (f"the per-layer choice reached only {self.chosen_db:.2f} dB of its {self.target_db:.2f} dB "
                     f"target in simulation with {kept} (at most {100 * self.max_float_share:.0f} % may stay "
@@ -181,6 +180,11 @@ class Sensitivity:
     @property
     def float_param_share(self) -> float:
         return sum(self.params[n] for n in self.float_layers) / max(sum(self.params.values()), 1)
+
+    @property
+    def float_share(self) -> float:
+        """The float share of what a float layer costs here (`cost`)."""
+        return self.float_mac_share if self.cost == "macs" else self.float_param_share
 
     def corrected(self, model: nn.Module) -> nn.Module:
         """A copy of `model` whose quantized convs (all but `float_layers`) have their bias corrected; a conv
@@ -378,8 +382,7 @@ def measure_job(job, *, target_db: float, max_float_share: float, activations: s
     result = measure(job.model, samples, activations=activations, target_db=target_db,
                      max_float_share=max_float_share, cost=cost, replacements=replacements,
                      bias_correction=bias_correction, progress=job.progress)
-    share = result.float_mac_share if cost == "macs" else result.float_param_share
-    job.log(f"{len(result.float_layers)} conv(s) stay float ({100 * share:.1f} % of the {cost}); simulated "
-            f"{result.all_int8_db:.1f} dB all-int8, {result.chosen_db:.1f} dB as chosen")
+    job.log(f"{len(result.float_layers)} conv(s) stay float ({100 * result.float_share:.1f} % of the {cost}); "
+            f"simulated {result.all_int8_db:.1f} dB all-int8, {result.chosen_db:.1f} dB as chosen")
     return result
 
