@@ -24,7 +24,8 @@ from PIL import Image
 import elir_mobile
 from elir_mobile.degradations import DEGRADATIONS, degrade
 from elir_mobile.errors import ElirError
-from elir_mobile.graph_rewrites import ReshapeGroupNorm, rewrite_for_export, upsample_nearest_2x
+from elir_mobile.graph_rewrites import (ReshapeGroupNorm, SubpixelConvTranspose, rewrite_for_export,
+                                       subpixel_conv_transposes, upsample_nearest_2x)
 from elir_mobile.testing import make_test_weights, tiny_config
 from export import calibration, cli, gates, pipeline, registry
 from export.card import CardError, validate
@@ -117,11 +118,28 @@ def test_upsample_rewrite_matches_nearest():
     assert torch.equal(upsample_nearest_2x(x), F.interpolate(x, scale_factor=2, mode="nearest"))
 
 
+@pytest.mark.parametrize("bias,size", [(True, (3, 5)), (False, (4, 4)), (True, (1, 1))])
+def test_subpixel_conv_transpose_matches_torch(bias, size):
+    ct = torch.nn.ConvTranspose2d(6, 5, 4, stride=2, padding=1, bias=bias)
+    x = torch.randn(2, 6, *size)
+    with torch.no_grad():
+        torch.testing.assert_close(SubpixelConvTranspose(ct)(x), ct(x), atol=1e-5, rtol=1e-5)
+
+
+def test_only_the_k4_s2_p1_conv_transpose_is_rewritten():
+    model = torch.nn.Sequential(torch.nn.ConvTranspose2d(4, 4, 4, stride=2, padding=1),
+                                torch.nn.ConvTranspose2d(4, 4, 2, stride=2))
+    rewritten = subpixel_conv_transposes(model)
+    assert [type(m).__name__ for m in rewritten] == ["SubpixelConvTranspose", "ConvTranspose2d"]
+    assert isinstance(model[0], torch.nn.ConvTranspose2d)  # the original is untouched
+
+
 def test_rewritten_baked_sampler_matches_and_leaves_original(micro):
     cfg, sd = micro
     baked = elir_mobile.baked(elir_mobile.load_model(config=cfg, checkpoint=sd))
-    rewritten = rewrite_for_export(baked)
-    assert not any(isinstance(m, (torch.nn.GroupNorm, torch.nn.Upsample)) for m in rewritten.modules())
+    rewritten = subpixel_conv_transposes(rewrite_for_export(baked))
+    assert not any(isinstance(m, (torch.nn.GroupNorm, torch.nn.Upsample, torch.nn.ConvTranspose2d))
+                   for m in rewritten.modules())
     assert any(isinstance(m, torch.nn.GroupNorm) for m in baked.modules())
     x = calibration.degraded_images("sr", 32, 1, seed=1, progress=False)[0]
     with torch.no_grad():

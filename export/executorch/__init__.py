@@ -88,6 +88,10 @@ class ExecuTorchTarget(Target):
             from .quantize import quantize_baked
 
             sampler, quantization = quantize_baked(job, float_program)
+        elif job.args.backend == "xnnpack":   # XNNPACK's Deconvolution kernel is the slow one (graph_rewrites)
+            from elir_mobile.graph_rewrites import subpixel_conv_transposes
+
+            sampler, quantization = subpixel_conv_transposes(float_program).eval(), None
         else:
             sampler, quantization = float_program, None
         return lower(job, sampler, quantization)
