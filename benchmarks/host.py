@@ -47,15 +47,20 @@ def model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the eager model's baked noise and the images")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.host", description=__doc__.split("\n\n")[0])
-    model_arguments(parser)
+def run_arguments(parser: argparse.ArgumentParser, runs: int) -> None:
+    """The options of a timed run over a folder of artifacts (shared with `benchmarks.profile`)."""
     parser.add_argument("--artifacts", type=Path, help="folder of exported artifacts with model cards")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=runs)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("out/bench"))
     parser.add_argument("--verbose", action="store_true", help="also show known-harmless third-party messages")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.host", description=__doc__.split("\n\n")[0])
+    model_arguments(parser)
+    run_arguments(parser, runs=10)
     parser.add_argument("--no-rss", action="store_true", help="skip the per-row child processes")
     parser.add_argument("--whole-photo", action="store_true",
                         help="add the whole-photo row: detection, alignment, per-face restore, paste-back on a group "

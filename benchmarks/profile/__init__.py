@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
-from pathlib import Path
 
 from elir_mobile.errors import exit_code
 
@@ -27,16 +26,11 @@ TOP_OTHER_OPS = 8
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from benchmarks.host import model_arguments
+    from benchmarks.host import model_arguments, run_arguments
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__.split("\n\n")[0])
     model_arguments(parser)
-    parser.add_argument("--artifacts", type=Path, help="folder of exported .pte / .tflite artifacts with model cards")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=Path("out/bench"))
-    parser.add_argument("--verbose", action="store_true", help="also show known-harmless third-party messages")
+    run_arguments(parser, runs=5)
     return parser
 
 
