@@ -29,6 +29,14 @@ class EulerStep(nn.Module):
         return z + self.dt * self.velocity.forward_biased(z, list(time_biases))
 
 
+class UnitClamp(nn.Module):
+    """``clamp(x, 0, 1)``, the sampler's last op, as a module so an exporter can write it in its runtime's ops
+    (LiteRT: `export.tflite.layout.ReluDifferenceClamp`)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.clamp(x, 0.0, 1.0)
+
+
 class BakedSampler(nn.Module):
     """``forward(x[, noise]) -> clamp(decode(K Euler steps from coarse(encode(x)) + noise)), 0, 1)``.
 
@@ -49,6 +57,7 @@ class BakedSampler(nn.Module):
         self.coarse = model.coarse
         self.decoder = model.decoder
         self.euler = EulerStep(model.velocity, 1.0 / model.K)
+        self.clamp = UnitClamp()
         self.n_blocks = len(model.velocity.resnet_blocks())
         with torch.no_grad():
             for k, t in enumerate(model.step_times):
@@ -75,7 +84,7 @@ class BakedSampler(nn.Module):
         return self.euler(z, *self.step_biases(k))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.clamp(self.decoder(z), 0.0, 1.0)
+        return self.clamp(self.decoder(z))
 
     def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
         z = self.encode(x, noise)

@@ -27,7 +27,7 @@ from export.card import validate  # noqa: E402
 from export.tflite import MAX_FLOAT_MAC_SHARE, PRECISIONS, SCHEMES  # noqa: E402
 from export.tflite.audit import audit, non_builtin, op_counts, require_builtin_only  # noqa: E402
 from export.tflite.convert import convert_float, quantized  # noqa: E402
-from export.tflite.layout import ChannelsLastGroupNorm, channels_last_group_norms  # noqa: E402
+from export.tflite.layout import ChannelsLastGroupNorm, ReluDifferenceClamp, litert_rewrites  # noqa: E402
 from export.tflite.quantize import conv_scopes, quantize  # noqa: E402
 
 TARGET = registry.TARGETS["tflite"]
@@ -83,9 +83,15 @@ def test_channels_last_group_norm_matches_torch():
         torch.testing.assert_close(ChannelsLastGroupNorm(gn)(x), gn(x), rtol=1e-5, atol=1e-5)
 
 
-def test_rewrite_replaces_every_group_norm_and_keeps_the_original(tiny_baked):
-    rewritten = channels_last_group_norms(tiny_baked)
+def test_relu_difference_is_the_unit_clamp():
+    x = torch.linspace(-3, 3, 601)
+    assert torch.equal(ReluDifferenceClamp()(x), torch.clamp(x, 0, 1))
+
+
+def test_rewrite_replaces_every_group_norm_and_the_clamp_and_keeps_the_original(tiny_baked):
+    rewritten = litert_rewrites(tiny_baked)
     assert not any(isinstance(m, nn.GroupNorm) for m in rewritten.modules())
+    assert isinstance(rewritten.clamp, ReluDifferenceClamp)
     assert any(isinstance(m, nn.GroupNorm) for m in tiny_baked.modules())
     inputs = sample_inputs(tiny_baked, seed=3)[0]
     with torch.no_grad():
@@ -101,8 +107,8 @@ def test_float_graph_is_nhwc_builtin_and_compact(tiny_fp32, tiny_baked):
     n_norms = sum(isinstance(m, nn.GroupNorm) for m in tiny_baked.euler.modules()) * tiny_baked.K
     assert counts["RSQRT"] == n_norms and counts["MEAN"] == 2 * n_norms
     report = audit(tiny_fp32)
-    # The final clamp is the only op a published delegate list lacks (RELU_0_TO_1: NNAPI, classic GPU).
-    assert [f["op"] for f in report["flagged"]] == ["RELU_0_TO_1"]
+    # Every op is on the GPU, NNAPI and QNN delegates' lists: the final clamp is RELU and SUB, not RELU_0_TO_1.
+    assert report["flagged"] == [] and "RELU_0_TO_1" not in counts
 
 
 def test_fp32_matches_eager_and_runs_nhwc(tiny_fp32, tiny_baked):
@@ -156,6 +162,8 @@ def test_quantized_precisions_meet_their_gates(tiny_fp32, tiny_baked, precision)
     else:
         assert summary["op_output_dtypes"]["CONV_2D"].get(
             {"int16x8": "int16", "int8": "int8"}.get(precision, "float32"), 0) > 0
+    if precision == "int16x8":  # an NPU runs it whole: no float compute op, the final clamp included
+        assert audit(model)["float_compute_ops"] == {}
 
 
 def test_composite_group_norm_is_refused():

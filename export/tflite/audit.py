@@ -20,6 +20,7 @@ from ai_edge_litert import schema_py_generated as schema
 from elir_mobile.errors import ElirError
 
 _BUILTIN_NAMES = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
+TYPE_NAMES = {code: name.lower() for name, code in vars(schema.TensorType).items() if not name.startswith("_")}
 
 # TFLite builtins each delegate accepts (for float or quantized tensors; per-op constraints aside), from the
 # published op lists:
@@ -94,8 +95,25 @@ def non_builtin(counts: dict[str, int]) -> list[str]:
     return [op for op in counts if op.startswith(_NON_BUILTIN_PREFIXES)]
 
 
+def op_output_dtypes(model: bytes) -> dict[str, dict[str, int]]:
+    """Per op type, how many of its instances produce each tensor type: the per-layer choice in one table."""
+    table: dict[str, Counter] = {}
+    for name, sg, op in operators(model):
+        table.setdefault(name, Counter())[TYPE_NAMES[sg.Tensors(op.Outputs(0)).Type()]] += 1
+    return {op: dict(c) for op, c in sorted(table.items())}
+
+
+def float_compute_ops(model: bytes) -> dict[str, int]:
+    """Ops that compute in float, by type: every op with a float output except DEQUANTIZE (the I/O and the
+    fp16-weight decoding).  An NPU runs an integer graph whole only where this is empty."""
+    counts = {op: dtypes.get("float32", 0) + dtypes.get("float16", 0)
+              for op, dtypes in op_output_dtypes(model).items() if op != "DEQUANTIZE"}
+    return {op: n for op, n in counts.items() if n}
+
+
 def audit(model: bytes) -> dict:
-    """``{"op_counts", "flagged": [{"op", "count", "not_accepted_by": [...], "reason"}], "delegates_checked"}``."""
+    """``{"op_counts", "flagged": [{"op", "count", "not_accepted_by": [...], "reason"}], "delegates_checked",
+    "float_compute_ops"}``."""
     counts = op_counts(model)
     flagged = []
     for op, n in counts.items():
@@ -103,7 +121,8 @@ def audit(model: bytes) -> dict:
         if refused:
             flagged.append({"op": op, "count": n, "not_accepted_by": refused,
                             "reason": f"not on the op list of the {', '.join(refused)} delegate(s)"})
-    return {"op_counts": counts, "flagged": flagged, "delegates_checked": sorted(DELEGATE_OPS)}
+    return {"op_counts": counts, "flagged": flagged, "delegates_checked": sorted(DELEGATE_OPS),
+            "float_compute_ops": float_compute_ops(model)}
 
 
 def require_builtin_only(counts: dict[str, int]) -> None:

@@ -16,13 +16,13 @@ from elir_mobile.runtimes import LiteRTRunner
 from ..target import Conversion
 from . import FULL_INTEGER, PRECISIONS, needs_calibration
 from .audit import DELEGATE_OPS, audit, conv_macs, require_builtin_only
-from .layout import channels_last_group_norms
+from .layout import litert_rewrites
 from .quantize import conv_scopes, quantize
 
 
 def litert_module(module: nn.Module) -> nn.Module:
-    """The module actually handed to the converter: `module` with channels-last-friendly GroupNorms."""
-    return channels_last_group_norms(module).eval()
+    """The module actually handed to the converter: `module` with `layout.litert_rewrites`."""
+    return litert_rewrites(module).eval()
 
 
 def convert_float(module: nn.Module, example_inputs: tuple[torch.Tensor, ...],

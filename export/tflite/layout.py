@@ -1,4 +1,7 @@
-"""A GroupNorm that the LiteRT converter keeps in NHWC, as a short sequence of delegate-friendly builtins.
+"""What the LiteRT converter is handed instead of two modules, so the graph is NHWC and every op is on the
+delegates' lists and quantizable: GroupNorm (below) and the final clamp (`ReluDifferenceClamp`).
+
+A GroupNorm that the LiteRT converter keeps in NHWC, as a short sequence of delegate-friendly builtins.
 
 litert_torch's layout pass (OptimizeLayoutTransposesPass) moves convolutions to NHWC, but it computes
 ``aten.group_norm`` in NCHW: a TRANSPOSE pair plus RESHAPE / BROADCAST_TO around every norm (143 TRANSPOSE in the
@@ -18,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from elir_mobile.baked_sampler import UnitClamp
 from elir_mobile.graph_rewrites import replace_modules
 
 
@@ -43,6 +47,20 @@ class ChannelsLastGroupNorm(nn.Module):
         return centred * (torch.rsqrt(var + self.eps) * self.weight) + self.bias
 
 
-def channels_last_group_norms(module: nn.Module) -> nn.Module:
-    """A deep copy of `module` with every `nn.GroupNorm` replaced by `ChannelsLastGroupNorm`."""
-    return replace_modules(module, lambda m: ChannelsLastGroupNorm(m) if isinstance(m, nn.GroupNorm) else None)
+class ReluDifferenceClamp(nn.Module):
+    """``clamp(x, 0, 1)`` as ``relu(x) - relu(x - 1)``: RELU and SUB, where torch.clamp becomes RELU_0_TO_1, which
+    the GPU and NNAPI delegates do not list and ai_edge_quantizer leaves float (the one float op int16x8 kept)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x) - F.relu(x - 1.0)
+
+
+def _litert_friendly(m: nn.Module) -> nn.Module | None:
+    if isinstance(m, nn.GroupNorm):
+        return ChannelsLastGroupNorm(m)
+    return ReluDifferenceClamp() if isinstance(m, UnitClamp) else None
+
+
+def litert_rewrites(module: nn.Module) -> nn.Module:
+    """A deep copy of `module` with every `nn.GroupNorm` and `UnitClamp` replaced (see the module doc)."""
+    return replace_modules(module, _litert_friendly)

@@ -33,13 +33,10 @@ from ai_edge_litert import schema_py_generated as schema
 from elir_mobile.quiet import native_output
 from elir_mobile.runtimes import LITERT_SIGNATURE
 
-from .audit import operators
+from .audit import TYPE_NAMES, op_output_dtypes, operators
 
 SIGNATURE = LITERT_SIGNATURE
 QUANTIZED = ("fp16", "dynamic-int8", "int8", "int16x8")
-
-_TYPE_NAMES = {code: name.lower() for name, code in vars(schema.TensorType).items() if not name.startswith("_")}
-
 
 # What full-integer int8 keeps in float, as in the XNNPACK int8 export: ADD (the residual stream) by op type, and
 # GroupNorm's statistics by scope (the ops litert_torch names after `ChannelsLastGroupNorm`).  dynamic-int8 keeps
@@ -157,14 +154,6 @@ def quantize(float_model: bytes, precision: str, calibration: Sequence[Sequence[
     return model, summary
 
 
-def op_output_dtypes(model: bytes) -> dict[str, dict[str, int]]:
-    """Per op type, how many of its instances produce each tensor type: the per-layer choice in one table."""
-    table: dict[str, Counter] = {}
-    for name, sg, op in operators(model):
-        table.setdefault(name, Counter())[_TYPE_NAMES[sg.Tensors(op.Outputs(0)).Type()]] += 1
-    return {op: dict(c) for op, c in sorted(table.items())}
-
-
 def constant_dtypes(model: bytes) -> dict[str, int]:
     """Constant (weight) tensors by type."""
     m = schema.Model.GetRootAs(model, 0)
@@ -174,5 +163,5 @@ def constant_dtypes(model: bytes) -> dict[str, int]:
         for t in range(sg.TensorsLength()):
             tensor = sg.Tensors(t)
             if m.Buffers(tensor.Buffer()).DataLength() > 0 or m.Buffers(tensor.Buffer()).Size() > 0:
-                counts[_TYPE_NAMES[tensor.Type()]] += 1
+                counts[TYPE_NAMES[tensor.Type()]] += 1
     return dict(counts)
