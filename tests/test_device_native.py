@@ -61,7 +61,7 @@ def tiny_pte(tmp_path_factory) -> Path:
     cfg = tiny_config(32)
     cfg["K"] = 1
     out = tmp_path_factory.mktemp("pte")
-    args = parse_args(target, ["--task", "sr", "--noise", "input", "--out", str(out), "--quiet", "--no-stages"])
+    args = parse_args(target, ["--task", "sr", "--noise", "input", "--out", str(out), "--quiet"])
     result = export(target, args, config=cfg, checkpoint=make_test_weights(cfg, seed=0))
     assert len(result.card["reference_vectors"]["inputs"]) == 2
     return result.card_path

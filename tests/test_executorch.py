@@ -48,9 +48,10 @@ def _read_vectors(tmp_path, card):
 
 @pytest.fixture(scope="module")
 def noise_input_pte(tmp_path_factory, micro):
-    """The XNNPACK fp32 export of the one-step model with noise as its second input, and its folder."""
+    """The XNNPACK fp32 export of the one-step model with noise as its second input and the stage methods, and
+    its folder."""
     tmp_path = tmp_path_factory.mktemp("pte")
-    return _export(tmp_path, micro, ["--noise", "input"]), tmp_path
+    return _export(tmp_path, micro, ["--noise", "input", "--stages"]), tmp_path
 
 
 def test_xnnpack_fp32_one_partition_and_runtime_parity(noise_input_pte):
@@ -105,7 +106,7 @@ def test_stage_methods_compose_to_forward_and_share_the_weights(noise_input_pte,
 
 
 def test_nhwc_artifact(tmp_path, micro):
-    card = _export(tmp_path, micro, ["--layout", "nhwc", "--no-stages"]).card
+    card = _export(tmp_path, micro, ["--layout", "nhwc"]).card
     assert list(card["artifact"]["methods"]) == ["forward"]
     assert card["inputs"][0]["shape"] == [1, 32, 32, 3] and card["outputs"][0]["layout"] == "NHWC"
     assert card["parity"]["passed"] and card["placement"]["share"] == 1.0
@@ -152,7 +153,7 @@ def test_xnnpack_int8_per_step_ranges_one_weight_copy(tmp_path, micro):
     cfg, sd = micro
     cfg = dict(cfg, K=2)  # two steps, so per-step ranges and weight sharing are observable
     args = cli.parse_args(TARGET, ["--task", "sr", "--precision", "int8", "--out", str(tmp_path),
-                                   "--calibration-images", "2", "--quiet", "--no-stages"])
+                                   "--calibration-images", "2", "--quiet"])
     job = pipeline.prepare_job(TARGET, args, tmp_path, pipeline.load_weights(args, cfg, sd), progress=False)
     job.sensitivity = measure_job(job, target_db=gates.gate_for("executorch", "int8") + INT8.margin_db,
                                   max_float_share=INT8.max_float_share)
@@ -194,7 +195,7 @@ def test_int8_other_backend_is_a_user_error(tmp_path, capsys):
 
 @pytest.mark.parametrize("backend", ["vulkan", "coreml"])
 def test_other_delegates_lower_and_say_they_did_not_run(tmp_path, micro, backend):
-    card = _export(tmp_path, micro, ["--backend", backend, "--no-bundle", "--no-stages"]).card
+    card = _export(tmp_path, micro, ["--backend", backend, "--no-bundle"]).card
     assert card["artifact"]["file"] == f"elir_sr_executorch-{backend}_fp32.pte"
     assert card["artifact"]["backend"] == backend
     assert card["placement"]["details"]["delegate"] == DELEGATES[backend] and card["placement"]["share"] > 0.5

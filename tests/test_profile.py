@@ -57,7 +57,7 @@ def test_profile_names_the_same_layers_under_eager_executorch_and_litert(tmp_pat
     artifacts = tmp_path / "artifacts"
     shutil.copytree(card_path.parent, artifacts)
     proc = subprocess.run([sys.executable, "-m", "export.executorch", "--task", "sr", "--tiny", "--image-size", "32",
-                           "--no-stages", "--no-bundle", "--quiet", "--out", str(artifacts)],
+                           "--no-bundle", "--quiet", "--out", str(artifacts)],
                           capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "profile"

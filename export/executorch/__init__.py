@@ -1,6 +1,7 @@
 """ExecuTorch: ``python -m export.executorch --task T [--backend xnnpack|coreml|vulkan|qnn] [--precision fp32|int8]``
-writes ``elir_<task>_executorch-<backend>_<precision>.pte`` (methods ``forward`` plus ``encode``, ``step_0`` ..
-``step_<K-1>``, ``decode``, weights stored once) and a BundledProgram ``.bpte`` carrying the parity cases.
+writes ``elir_<task>_executorch-<backend>_<precision>.pte`` (method ``forward``; with ``--stages`` also ``encode``,
+``step_0`` .. ``step_<K-1>``, ``decode``, weights stored once) and a BundledProgram ``.bpte`` carrying the parity
+cases.
 
 The baked sampler is first rewritten (`elir_mobile.graph_rewrites`) so GroupNorm and the decoder's upsample are
 ops the delegates implement: one partition instead of ~60-120 (`export.executorch.lower`).  int8 (XNNPACK only)
@@ -54,9 +55,9 @@ class ExecuTorchTarget(Target):
                             help="ExecuTorch delegate (default: %(default)s); qnn needs QNN_SDK_ROOT "
                                  "(and QNN_SOC_MODEL, default SM8650)")
         parser.add_argument("--no-bundle", action="store_true", help="skip the BundledProgram .bpte")
-        parser.add_argument("--no-stages", action="store_true",
-                            help="write forward only, without the encode / step_<k> / decode methods (lowering "
-                                 "takes about half the time)")
+        parser.add_argument("--stages", action="store_true",
+                            help="also write the encode / step_<k> / decode methods, for per-step progress in an "
+                                 "app and benchmarks.host's stage breakdown (lowering takes about twice as long)")
 
     def validate(self, args: argparse.Namespace) -> None:
         if args.precision == "int8" and args.backend != "xnnpack":

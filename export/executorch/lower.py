@@ -142,7 +142,7 @@ def lower(job, sampler: nn.Module, quantization: dict | None = None) -> Conversi
     from executorch.exir import to_edge_transform_and_lower
 
     backend = job.args.backend
-    methods = method_modules(sampler, job.layout, job.example_inputs, stages=not job.args.no_stages)
+    methods = method_modules(sampler, job.layout, job.example_inputs, stages=job.args.stages)
     job.log(f"torch.export of {len(methods)} methods ({', '.join(methods)})")
     with torch.no_grad():
         exported = {name: torch.export.export(m, inputs, strict=True) for name, (m, inputs) in methods.items()}
