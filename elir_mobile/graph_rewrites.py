@@ -48,25 +48,32 @@ class ReshapeGroupNorm(nn.Module):
         return y * self.weight.reshape(1, c, 1, 1) + self.bias.reshape(1, c, 1, 1)
 
 
+# 4-D reshapes and concatenations only (XNNPACK has no pixel shuffle); each input gets its own reshape node, since
+# XNNPACK rejects ``cat([x, x])`` of one node.
+
+
+def _columns_interleaved(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, 2W) whose column 2j is column j of `left` and 2j + 1 that of `right`."""
+    n, c, h, w = left.shape
+    return torch.cat([left.reshape(n, c * h, w, 1), right.reshape(n, c * h, w, 1)], dim=3).reshape(n, c, h, 2 * w)
+
+
+def _rows_interleaved(top: torch.Tensor, bottom: torch.Tensor) -> torch.Tensor:
+    """(N, C, 2H, W) whose row 2i is row i of `top` and 2i + 1 that of `bottom`."""
+    n, c, h, w = top.shape
+    return torch.cat([top.reshape(n, c * h, 1, w), bottom.reshape(n, c * h, 1, w)], dim=2).reshape(n, c, 2 * h, w)
+
+
 def interleave_2x(p00: torch.Tensor, p01: torch.Tensor, p10: torch.Tensor, p11: torch.Tensor) -> torch.Tensor:
-    """(N, C, 2H, 2W) whose pixel (2i + a, 2j + b) is pixel (i, j) of `p<a><b>`, from 4-D reshapes and
-    concatenations (XNNPACK has no pixel shuffle)."""
-    n, c, h, w = p00.shape
-    # Columns: (N, C*H, W, 1) side by side along the last dim -> (N, C, H, 2W).  Distinct reshape nodes.
-    cols = [torch.cat([left.reshape(n, c * h, w, 1), right.reshape(n, c * h, w, 1)], dim=3).reshape(n, c, h, 2 * w)
-            for left, right in ((p00, p01), (p10, p11))]
-    # Rows: (N, C*H, 1, 2W) one above the other along dim 2 -> (N, C, 2H, 2W).
-    rows = torch.cat([cols[0].reshape(n, c * h, 1, 2 * w), cols[1].reshape(n, c * h, 1, 2 * w)], dim=2)
-    return rows.reshape(n, c, 2 * h, 2 * w)
+    """(N, C, 2H, 2W) whose pixel (2i + a, 2j + b) is pixel (i, j) of `p<a><b>`."""
+    return _rows_interleaved(_columns_interleaved(p00, p01), _columns_interleaved(p10, p11))
 
 
 def upsample_nearest_2x(x: torch.Tensor) -> torch.Tensor:
     """Nearest-neighbour x2 upsample of (N, C, H, W): `interleave_2x` of four copies of `x`, with the column
     interleave computed once."""
-    n, c, h, w = x.shape
-    cols = torch.cat([x.reshape(n, c * h, w, 1), x.reshape(n, c * h, w, 1)], dim=3).reshape(n, c, h, 2 * w)
-    rows = torch.cat([cols.reshape(n, c * h, 1, 2 * w), cols.reshape(n, c * h, 1, 2 * w)], dim=2)
-    return rows.reshape(n, c, 2 * h, 2 * w)
+    cols = _columns_interleaved(x, x)
+    return _rows_interleaved(cols, cols)
 
 
 # Output row 2i + a of a ConvTranspose2d(k=4, s=2, p=1) reads input rows i - 1 + a and i + a through these kernel

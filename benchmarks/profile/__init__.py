@@ -69,8 +69,9 @@ def run_profiles(args: argparse.Namespace) -> dict:
     eager = profile_eager(baked, eager_inputs, args.runs, args.warmup)
     columns, names, skipped = [eager], ["eager"], []
     for artifact in find_artifacts(args.artifacts, args.task) if args.artifacts else []:
-        reason = artifact.host_runtime_missing()
-        if artifact.format not in ("pte", "tflite"):
+        if artifact.format in ("pte", "tflite"):
+            reason = artifact.host_runtime_missing()
+        else:
             reason = f"no host profiler for {artifact.format} (Core ML profiles in Xcode Instruments)"
         if reason:
             skipped.append({"artifact": artifact.name, "reason": reason})

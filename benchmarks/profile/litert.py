@@ -121,23 +121,23 @@ def _call(lib, name: str, *args) -> None:
 
 
 def graph_ops(path: Path) -> list[dict]:
-    """Subgraph 0's nodes in order: op type, first output's name and, for convolutions, (out, kh, kw)."""
+    """Subgraph 0's nodes in order (the node index the profiler reports): op type, first output's name and, for
+    convolutions, (out, kh, kw).  Read lazily, as the op audit reads it: no weight buffer is unpacked."""
     from ai_edge_litert import schema_py_generated as schema
-    from ai_edge_litert.tools import flatbuffer_utils
 
-    model = flatbuffer_utils.read_model(str(path))
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    graph = model.subgraphs[0]
+    from export.tflite.audit import op_name, tensor_shape
+
+    model = schema.Model.GetRootAs(path.read_bytes(), 0)
+    graph = model.Subgraphs(0)
     ops = []
-    for op in graph.operators:
-        code = model.operatorCodes[op.opcodeIndex]
-        kind = names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
-        out = graph.tensors[op.outputs[0]].name.decode()
+    for i in range(graph.OperatorsLength()):
+        op = graph.Operators(i)
+        kind = op_name(model, op.OpcodeIndex())
         shape = None
         if kind in CONV_OPS:
-            w = list(graph.tensors[op.inputs[1]].shape)   # (out, kh, kw, in); depthwise (1, kh, kw, out)
+            w = tensor_shape(graph, op.Inputs(1))   # (out, kh, kw, in); depthwise (1, kh, kw, out)
             shape = (w[3], w[1], w[2]) if kind == "DEPTHWISE_CONV_2D" else (w[0], w[1], w[2])
-        ops.append({"type": kind, "output": out, "shape": shape})
+        ops.append({"type": kind, "output": graph.Tensors(op.Outputs(0)).Name().decode(), "shape": shape})
     return ops
 
 

@@ -133,7 +133,7 @@ def require_builtin_only(counts: dict[str, int]) -> None:
                         "it would not run on a stock LiteRT runtime")
 
 
-def _shape(sg, tensor_index: int) -> list[int]:
+def tensor_shape(sg, tensor_index: int) -> list[int]:
     return [int(d) for d in sg.Tensors(tensor_index).ShapeAsNumpy()]
 
 
@@ -142,17 +142,17 @@ def conv_macs(model: bytes) -> dict[str, int]:
     FULLY_CONNECTED), from the tensor shapes: where nearly all of the model's arithmetic is."""
     macs: Counter[str] = Counter()
     for name, sg, op in operators(model):
-        out = math.prod(_shape(sg, op.Outputs(0)))
+        out = math.prod(tensor_shape(sg, op.Outputs(0)))
         if name == "CONV_2D":
-            _, kh, kw, cin = _shape(sg, op.Inputs(1))
+            _, kh, kw, cin = tensor_shape(sg, op.Inputs(1))
             macs[name] += out * kh * kw * cin
         elif name == "DEPTHWISE_CONV_2D":
-            _, kh, kw, _ = _shape(sg, op.Inputs(1))
+            _, kh, kw, _ = tensor_shape(sg, op.Inputs(1))
             macs[name] += out * kh * kw
         elif name == "TRANSPOSE_CONV":
             # inputs: output shape, filter (O, H, W, I), input (N, h, w, I)
-            cout, kh, kw, _ = _shape(sg, op.Inputs(1))
-            macs[name] += math.prod(_shape(sg, op.Inputs(2))) * kh * kw * cout
+            cout, kh, kw, _ = tensor_shape(sg, op.Inputs(1))
+            macs[name] += math.prod(tensor_shape(sg, op.Inputs(2))) * kh * kw * cout
         elif name == "FULLY_CONNECTED":
-            macs[name] += out * _shape(sg, op.Inputs(1))[-1]
+            macs[name] += out * tensor_shape(sg, op.Inputs(1))[-1]
     return dict(macs)
