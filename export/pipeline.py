@@ -311,17 +311,20 @@ def float_program(target: Target, job: ExportJob) -> Any:
 
 def convert(target: Target, job: ExportJob) -> Conversion:
     """The target's float program, the shared sensitivity where the precision quantizes, then `finish` (on the
-    bias-corrected model's float program, where the sensitivity corrected biases)."""
+    float program of the model with the sensitivity's rounded weights and corrected biases, where it has them)."""
     scheme = target.sensitivity_scheme(job.args)
+    levels = sensitivity.job_levels(job) if scheme is not None and scheme.rounding else None
+    if levels and target.weights_from_float_program:  # the target's quantizer is measured on the rounded weights
+        job.quantize_from(sensitivity.rounded(job.model, levels))
     program = float_program(target, job) if scheme is None or target.weights_from_float_program else None
     if scheme is not None:
         job.sensitivity = sensitivity.measure_job(
             job, target_db=_gate(target, job.args)[0] + scheme.margin_db, max_float_share=scheme.max_float_share,
             activations=scheme.activations, cost=scheme.cost,
             replacements=target.measured_weights(job, program) if program is not None else None,
-            bias_correction=scheme.bias_correction)
-        if job.sensitivity.bias_correction:
-            job.log("quantizing the bias-corrected model")
+            bias_correction=scheme.bias_correction, levels=levels)
+        if job.sensitivity.bias_correction or job.sensitivity.levels:
+            job.log("quantizing the model with rounded weights and corrected biases")
             job.quantize_from(job.sensitivity.corrected(job.model))
             program = None
     return target.finish(job, program if program is not None else float_program(target, job))

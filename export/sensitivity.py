@@ -20,6 +20,10 @@ against the original.  Measured in this simulation on full-size sr, all convs in
 saw: recipe weights +5.8 dB (weights only) / +2.0 dB (with int8 inputs), trained-like weights +8.3 to +9.6 / +6.6
 to +7.8 dB.
 
+Weight rounding (`export.rounding`, GPTQ): where a scheme asks for it, int8 weights are not rounded to nearest but
+column by column for the conv's measured inputs, and every simulation, the bias correction and `corrected` use
+those levels (cached on disk by content like the sweep).
+
 Convolutions are intercepted as `F.conv2d` / `F.conv_transpose2d` calls and identified by their weight tensor, so
 the convs the U-Net calls functionally (with per-step time biases) are covered, and a U-Net conv counts once for
 all K Euler steps, just as its one set of weights is quantized once in every artifact.  The sample is a few
@@ -43,6 +47,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from . import rounding
+
 CROP = 128
 SAMPLES = 2
 _CONVS = (F.conv2d, F.conv_transpose2d)
@@ -55,12 +61,20 @@ _CONVS = (F.conv2d, F.conv_transpose2d)
 ACTIVATIONS = ("none", "affine-inputs", "affine-io", "symmetric-io")
 
 
-def fake_int8_weight(w: torch.Tensor, transposed: bool = False) -> torch.Tensor:
-    """Symmetric int8 per output channel (dim 0 of a conv weight, dim 1 of a transposed conv's)."""
+def int8_scale(w: torch.Tensor, transposed: bool = False) -> torch.Tensor:
+    """The symmetric int8 scale per output channel (dim 0 of a conv weight, dim 1 of a transposed conv's), shaped
+    to broadcast against `w`: max|w| / 127, as every backend's per-channel weight observer computes it."""
     channel = 1 if transposed else 0
     dims = tuple(d for d in range(w.dim()) if d != channel)
-    scale = (w.abs().amax(dim=dims, keepdim=True) / 127.0).clamp_min(1e-12)
-    return torch.clamp(torch.round(w / scale), -127, 127) * scale
+    return (w.abs().amax(dim=dims, keepdim=True) / 127.0).clamp_min(1e-12)
+
+
+def fake_int8_weight(w: torch.Tensor, transposed: bool = False, levels: torch.Tensor | None = None) -> torch.Tensor:
+    """`w` in symmetric int8 per output channel: rounded to nearest, or the given int8 `levels` on its grid."""
+    scale = int8_scale(w, transposed)
+    if levels is None:
+        levels = torch.clamp(torch.round(w / scale), -127, 127)
+    return levels.to(w.dtype) * scale
 
 
 def fake_int8_activation(x: torch.Tensor, lo: float, hi: float, symmetric: bool = False) -> torch.Tensor:
@@ -85,11 +99,11 @@ class _Simulation(TorchFunctionMode):
 
     def __init__(self, names: dict[int, str], weights=(), activations: str = "none", ranges=None,
                  record: dict | None = None, replacements: dict[str, torch.Tensor] | None = None,
-                 corrections: dict[str, torch.Tensor] | None = None):
+                 corrections: dict[str, torch.Tensor] | None = None, levels: dict[str, torch.Tensor] | None = None):
         super().__init__()
         self.names, self.weights, self.activations = names, set(weights), activations
         self.ranges, self.record, self.replacements = ranges, record, replacements or {}
-        self.corrections = corrections
+        self.corrections, self.levels = corrections, levels or {}
         self.calls: Counter[str] = Counter()
 
     def run(self, model: nn.Module, sample: tuple[torch.Tensor, ...]) -> torch.Tensor:
@@ -134,9 +148,12 @@ class _Simulation(TorchFunctionMode):
         return fake_int8_activation(out, r["out_lo"], r["out_hi"], symmetric) if quantized_output else out
 
     def _quantized_weight(self, name: str, func, w: torch.Tensor) -> torch.Tensor:
-        """The backend's own compressed weight where given, else the simulated int8 one."""
+        """The backend's own compressed weight where given, else the simulated int8 one (on the rounded `levels`
+        where given, else rounded to nearest)."""
         q = self.replacements.get(name)
-        return fake_int8_weight(w, transposed=func is F.conv_transpose2d) if q is None else q
+        if q is not None:
+            return q
+        return fake_int8_weight(w, transposed=func is F.conv_transpose2d, levels=self.levels.get(name))
 
 
 @dataclass
@@ -158,6 +175,9 @@ class Sensitivity:
     corrections: dict[str, list[float]] = field(default_factory=dict)
     bias_correction: bool = False
     max_float_share: float = 1.0
+    # Per layer, GPTQ's int8 levels (`export.rounding`) where the weights were rounded to minimise output error;
+    # the simulation, the bias correction and `corrected` use them.
+    levels: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
 
     def shortfall(self, measured_db: float) -> str:
         """Why an artifact measured below its gate, in one sentence: the float budget ran out (naming the
@@ -187,16 +207,13 @@ class Sensitivity:
         return self.float_mac_share if self.cost == "macs" else self.float_param_share
 
     def corrected(self, model: nn.Module) -> nn.Module:
-        """A copy of `model` whose quantized convs (all but `float_layers`) have their bias corrected; a conv
-        without a bias gets one.  Exporters quantize the copy and compare it against the original."""
-        import copy
-
-        model = copy.deepcopy(model)
-        if not self.bias_correction:
-            return model
+        """A copy of `model` whose quantized convs (all but `float_layers`) have their rounded weights (exactly on
+        the int8 grid the backends quantize them to) and their bias corrected; a conv without a bias gets one.
+        Exporters quantize the copy and compare it against the original."""
+        model = rounded(model, {n: q for n, q in self.levels.items() if n not in self.float_layers})
         modules = dict(model.named_modules())
         for name, delta in self.corrections.items():
-            if name in self.float_layers:
+            if name in self.float_layers or not self.bias_correction:
                 continue
             conv = modules[name]
             delta = torch.tensor(delta, dtype=conv.weight.dtype)
@@ -221,6 +238,10 @@ class Sensitivity:
             "float_mac_share": round(self.float_mac_share, 4),
             "float_param_share": round(self.float_param_share, 4),
             "most_sensitive": {n: _round(db) for n, db in worst},
+            "weight_rounding": (f"GPTQ (export.rounding): each quantized conv's int8 weights rounded column by column, "
+                                f"errors moved onto the columns not yet rounded, for the second moment of its "
+                                f"inputs on the first {rounding.IMAGES} full-size calibration images"
+                                if self.levels else "to nearest"),
             "bias_correction": (f"every quantized conv's bias less the mean error its quantized weight adds to "
                                 f"each output channel on the calibration crops (averaged over its call sites)"
                                 if self.bias_correction else None),
@@ -246,20 +267,23 @@ def conv_names(model: nn.Module) -> dict[int, str]:
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))}
 
 
-def sample_inputs(model: nn.Module, images: Sequence[torch.Tensor], seed: int = 0) -> list[tuple[torch.Tensor, ...]]:
-    """(image crop, latent noise) pairs for `model` (an `ELIR`): top-left `CROP` px of the first `SAMPLES` images."""
+def sample_inputs(model: nn.Module, images: Sequence[torch.Tensor], seed: int = 0, *, count: int = SAMPLES,
+                  crop: int | None = CROP) -> list[tuple[torch.Tensor, ...]]:
+    """(image, latent noise) pairs for `model` (an `ELIR`): the top-left `crop` px (None: all) of the first
+    `count` images."""
     generator = torch.Generator().manual_seed(seed)
     out = []
-    for x in list(images)[:SAMPLES]:
-        crop = x[..., :CROP, :CROP].contiguous()
-        out.append((crop, model.draw_noise(crop, generator)))
+    for x in list(images)[:count]:
+        x = x if crop is None else x[..., :crop, :crop].contiguous()
+        out.append((x, model.draw_noise(x, generator)))
     return out
 
 
 @torch.no_grad()
 def measure(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], *, activations: str, target_db: float,
             max_float_share: float = 0.5, cost: str = "macs", replacements: dict[str, torch.Tensor] | None = None,
-            bias_correction: bool = True, progress: bool = False) -> Sensitivity:
+            bias_correction: bool = True, levels: dict[str, torch.Tensor] | None = None,
+            progress: bool = False) -> Sensitivity:
     """Sweep every conv of `model` (called as ``model(*sample)``), then choose the float layers for `target_db`.
 
     `cost` is what a float layer costs the artifact: ``"macs"`` (speed, for int8 compute) or ``"params"`` (size,
@@ -267,16 +291,20 @@ def measure(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], *, ac
     would not be quantized any more, and the caller's parity gate reports the shortfall.  `replacements` (module
     path -> the backend's own decompressed weight) replaces the simulated int8 weights and limits the candidates
     to those layers (the ones the backend compresses).  With `bias_correction`, every simulation subtracts each
-    quantized conv's mean weight error from its output, as the artifact made from `Sensitivity.corrected` does."""
+    quantized conv's mean weight error from its output, as the artifact made from `Sensitivity.corrected` does.
+    With `levels` (`rounded_levels`), the simulated int8 weights are those levels instead of rounded to nearest
+    (a backend's `replacements` are its quantization of them), and `corrected` puts them in the model."""
     if activations not in ACTIVATIONS:
         raise ValueError(f"activations must be one of {ACTIVATIONS}, not {activations!r}")
     names = conv_names(model)
+    levels = levels or {}
     references = [model(*s).clamp(0, 1) for s in samples]
-    key = None if replacements is not None else _fingerprint(model, samples, f"{activations}:{bias_correction}")
+    key = None if replacements is not None else _fingerprint(model, [*samples, tuple(levels.values())],
+                                                             f"{activations}:{bias_correction}")
     cached = _load_sweep(key)
     record = cached[0] if cached else {}
     if not cached:
-        with _Simulation(names, record=record, replacements=replacements) as recording:
+        with _Simulation(names, record=record, replacements=replacements, levels=levels) as recording:
             for s in samples:
                 recording.run(model, s)
     layers = [n for n in record if replacements is None or n in replacements]
@@ -285,7 +313,7 @@ def measure(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], *, ac
 
     def mse(quantized: Sequence[str]) -> float:
         with _Simulation(names, weights=quantized, activations=activations, ranges=record,
-                         replacements=replacements, corrections=applied) as simulation:
+                         replacements=replacements, corrections=applied, levels=levels) as simulation:
             return sum(float(torch.mean((simulation.run(model, s).clamp(0, 1) - r) ** 2))
                        for s, r in zip(samples, references)) / len(samples)
 
@@ -301,7 +329,8 @@ def measure(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], *, ac
                          alone_db={n: _mse_to_db(e) for n, e in alone.items()},
                          macs={n: record[n]["macs"] for n in layers}, params={n: record[n]["params"] for n in layers},
                          cost=cost, samples=len(samples), corrections=corrections,
-                         bias_correction=bias_correction, max_float_share=max_float_share)
+                         bias_correction=bias_correction, max_float_share=max_float_share,
+                         levels=levels)
     result.all_int8_db = _mse_to_db(mse(layers))
     result.chosen_db = result.all_int8_db
     order = sorted(layers, key=lambda n: -alone[n] / max(weight[n], 1))
@@ -363,6 +392,41 @@ def _save_sweep(key: str, record: dict, alone: dict) -> None:
         pass
 
 
+def rounded(model: nn.Module, levels: dict[str, torch.Tensor]) -> nn.Module:
+    """A copy of `model` whose convs named in `levels` have those int8 levels as weights (on their grid)."""
+    import copy
+
+    model = copy.deepcopy(model)
+    modules = dict(model.named_modules())
+    for name, q in levels.items():
+        conv = modules[name]
+        conv.weight.data = fake_int8_weight(conv.weight.data, isinstance(conv, nn.ConvTranspose2d), q)
+    return model
+
+
+def rounded_levels(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]],
+                   progress: bool = False) -> dict[str, torch.Tensor]:
+    """`export.rounding.int8_levels`, kept on disk by content (int8, a quarter of the float weights' size)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, save_file
+
+    key = _fingerprint(model, samples, f"gptq:{rounding.DAMPING}:{rounding.BLOCK}")
+    path = sweep_cache_dir() / f"{key}.levels.safetensors"
+    try:
+        return load_file(path)
+    except (OSError, SafetensorError):
+        pass
+    levels = rounding.int8_levels(model, samples, progress)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        save_file(levels, tmp)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return levels
+
+
 def _fingerprint(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], scheme: str) -> str:
     """The sweep's inputs by content: the model's weights and buffers, the samples and the scheme."""
     digest = hashlib.sha256(f"{_FORMAT}:{scheme}".encode())
@@ -372,16 +436,24 @@ def _fingerprint(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], 
     return digest.hexdigest()
 
 
+def job_levels(job) -> dict[str, torch.Tensor]:
+    """`rounded_levels` of an export job's float model on its first `IMAGES` full-size calibration images."""
+    images = [batch[0] for batch in job.calibration("nchw")]
+    job.log(f"rounding int8 weights by GPTQ on {rounding.IMAGES} full-size calibration images")
+    return rounded_levels(job.model, sample_inputs(job.model, images, count=rounding.IMAGES, crop=None),
+                          job.progress)
+
+
 def measure_job(job, *, target_db: float, max_float_share: float, activations: str = "affine-inputs",
                 cost: str = "macs", replacements: dict[str, torch.Tensor] | None = None,
-                bias_correction: bool = True) -> Sensitivity:
+                bias_correction: bool = True, levels: dict[str, torch.Tensor] | None = None) -> Sensitivity:
     """`measure` for an export job (`export.pipeline.ExportJob`): its float ELIR model on crops of its calibration
     images, with the progress lines every exporter prints."""
     job.log(f"measuring per-layer int8 sensitivity ({SAMPLES} crops of {min(CROP, job.image_size)} px)")
     samples = sample_inputs(job.model, [batch[0] for batch in job.calibration("nchw")])
     result = measure(job.model, samples, activations=activations, target_db=target_db,
                      max_float_share=max_float_share, cost=cost, replacements=replacements,
-                     bias_correction=bias_correction, progress=job.progress)
+                     bias_correction=bias_correction, levels=levels, progress=job.progress)
     job.log(f"{len(result.float_layers)} conv(s) stay float ({100 * result.float_share:.1f} % of the {cost}); "
             f"simulated {result.all_int8_db:.1f} dB all-int8, {result.chosen_db:.1f} dB as chosen")
     return result

@@ -54,6 +54,7 @@ class SensitivityScheme:
     max_float_share: float      # never keep more than this share of `cost` float
     cost: str = "macs"          # "macs" (int8 compute) or "params" (weight compression)
     bias_correction: bool = True  # quantize the bias-corrected model (`Sensitivity.corrected`)
+    rounding: bool = False        # GPTQ-rounded int8 weights (`export.rounding`): symmetric per-channel int8 only
 
 
 @dataclass

@@ -47,4 +47,6 @@ def test_integer_variant_meets_its_gate_or_says_which_layers_could_not_be_quanti
         assert not out.exists() or not any(out.iterdir()), "nothing may be written when the gate fails"
         return
     assert card["parity"]["passed"] and card["parity"]["min_psnr_db"] >= card["parity"]["gate_db"]
-    assert "mean error" in card["quantization"]["sensitivity"]["bias_correction"]
+    sensitivity = card["quantization"]["sensitivity"]
+    assert "mean error" in sensitivity["bias_correction"]
+    assert sensitivity["weight_rounding"].startswith("GPTQ")

@@ -30,10 +30,10 @@ IO_KINDS = ("tensor", "image")
 # At most half the compressible parameters stay fp16 (past it, compression no longer pays).
 MAX_FP16_SHARE = 0.5
 SCHEMES = {
-    "int8": SensitivityScheme("none", 2.0, MAX_FP16_SHARE, cost="params"),
+    "int8": SensitivityScheme("none", 2.0, MAX_FP16_SHARE, cost="params", rounding=True),
     "palettize6": SensitivityScheme("none", 2.0, MAX_FP16_SHARE, cost="params"),
     "palettize4": SensitivityScheme("none", 2.0, MAX_FP16_SHARE, cost="params"),
-    "w8a8": SensitivityScheme("symmetric-io", 4.5, MAX_FP16_SHARE, cost="params"),
+    "w8a8": SensitivityScheme("symmetric-io", 4.5, MAX_FP16_SHARE, cost="params", rounding=True),
 }
 
 

@@ -26,7 +26,7 @@ DELEGATES = {"xnnpack": "XnnpackBackend", "coreml": "CoreMLBackend", "vulkan": "
 # int8: simulated with every conv's int8 input and output and bias correction; what it still leaves out
 # (concatenations, the scalar multiplies) costs a little in the real int8 graph, so aim this far above the gate;
 # past a quarter of the MACs in float the artifact is no longer an int8 model and the gate reports the rest.
-INT8 = SensitivityScheme("affine-io", margin_db=1.0, max_float_share=0.25)
+INT8 = SensitivityScheme("affine-io", margin_db=1.0, max_float_share=0.25, rounding=True)
 
 
 def require_qnn_sdk() -> None:

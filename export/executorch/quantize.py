@@ -20,7 +20,8 @@ GroupNorm statistics and the residual / Euler-update adds stay float (see `make_
 stay float is measured by the pipeline's shared sensitivity step (`export.sensitivity`, weights, inputs and
 outputs simulated in int8, with per-call-site ranges as here): re-calibrating PT2E per layer was tried and dropped
 (over ten minutes even at fixture size); the float simulation takes one forward pass per layer.  The sampler this
-module quantizes is the pipeline's bias-corrected copy (`Sensitivity.corrected`).
+module quantizes is the pipeline's copy with GPTQ-rounded int8 weights (`export.rounding`) and corrected biases
+(`Sensitivity.corrected`): the per-channel observer gets the rounded levels back exactly.
 """
 
 from __future__ import annotations
@@ -163,7 +164,8 @@ def quantize_baked(job, float_baked: nn.Module) -> tuple[nn.Module, dict]:
     record = {"scheme": "PT2E static int8, XNNPACKQuantizer: per-channel symmetric weights, per-tensor "
                         "affine activations; encode, each Euler step and decode calibrated separately: "
                         "activation ranges per step, one set of int8 U-Net weights shared by all steps; "
-                        "quantized convs bias-corrected (sensitivity.bias_correction)",
+                        "quantized convs' int8 weights rounded by GPTQ (sensitivity.weight_rounding) and "
+                        "bias-corrected (sensitivity.bias_correction)",
               "float_ops": "GroupNorm statistics (mean / variance / normalize); residual, skip and Euler-update "
                            "adds; the final clamp; the convs in fp32_convs (chosen by the measured sensitivity)",
               "int8_ops": "every other convolution and transposed convolution, concatenations",
