@@ -410,7 +410,7 @@ def rounded_levels(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]]
     from safetensors import SafetensorError
     from safetensors.torch import load_file, save_file
 
-    key = _fingerprint(model, samples, f"gptq:{rounding.DAMPING}:{rounding.BLOCK}")
+    key = _fingerprint(model, samples, f"{rounding.METHOD}:{rounding.DAMPING}:{rounding.BLOCK}")
     path = sweep_cache_dir() / f"{key}.levels.safetensors"
     try:
         return load_file(path)
