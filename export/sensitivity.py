@@ -36,7 +36,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +46,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from elir_mobile import atomic
+
 from . import rounding
+from .rounding import int8_scale
 
 CROP = 128
 SAMPLES = 2
@@ -59,14 +61,6 @@ _CONVS = (F.conv2d, F.conv_transpose2d)
 # quantize/dequantize pair before every conv and after it (`insert_prefix_/suffix_quantize_dequantize_pair`);
 # simulating only an affine input had overestimated sr by 6 dB.
 ACTIVATIONS = ("none", "affine-inputs", "affine-io", "symmetric-io")
-
-
-def int8_scale(w: torch.Tensor, transposed: bool = False) -> torch.Tensor:
-    """The symmetric int8 scale per output channel (dim 0 of a conv weight, dim 1 of a transposed conv's), shaped
-    to broadcast against `w`: max|w| / 127, as every backend's per-channel weight observer computes it."""
-    channel = 1 if transposed else 0
-    dims = tuple(d for d in range(w.dim()) if d != channel)
-    return (w.abs().amax(dim=dims, keepdim=True) / 127.0).clamp_min(1e-12)
 
 
 def fake_int8_weight(w: torch.Tensor, transposed: bool = False, levels: torch.Tensor | None = None) -> torch.Tensor:
@@ -382,12 +376,16 @@ def _save_sweep(key: str, record: dict, alone: dict) -> None:
     """Keep the sweep in memory and on disk (written whole, then renamed); an unwritable cache only costs time."""
     _SWEEPS.clear()
     _SWEEPS[key] = (record, alone)
-    path = sweep_cache_dir() / f"{key}.json"
+    _write_cache(sweep_cache_dir() / f"{key}.json",
+                 json.dumps({"format": _FORMAT, "record": record, "alone": alone}).encode())
+
+
+def _write_cache(path: Path, data: bytes) -> None:
+    """`data` into the cache file `path`, written whole (`elir_mobile.atomic`); an unwritable cache only costs
+    time."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"format": _FORMAT, "record": record, "alone": alone}))
-        os.replace(tmp, path)
+        atomic.write_bytes(path, data)
     except OSError:
         pass
 
@@ -408,7 +406,7 @@ def rounded_levels(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]]
                    progress: bool = False) -> dict[str, torch.Tensor]:
     """`export.rounding.int8_levels`, kept on disk by content (int8, a quarter of the float weights' size)."""
     from safetensors import SafetensorError
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file, save
 
     key = _fingerprint(model, samples, f"{rounding.METHOD}:{rounding.DAMPING}:{rounding.BLOCK}")
     path = sweep_cache_dir() / f"{key}.levels.safetensors"
@@ -417,13 +415,7 @@ def rounded_levels(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]]
     except (OSError, SafetensorError):
         pass
     levels = rounding.int8_levels(model, samples, progress)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        save_file(levels, tmp)
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    _write_cache(path, save(levels))
     return levels
 
 
