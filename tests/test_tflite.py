@@ -28,7 +28,7 @@ from export.tflite import MAX_FLOAT_MAC_SHARE, PRECISIONS, SCHEMES  # noqa: E402
 from export.tflite.audit import audit, non_builtin, op_counts, require_builtin_only  # noqa: E402
 from export.tflite.convert import convert_float, quantized  # noqa: E402
 from export.tflite.layout import ChannelsLastGroupNorm, ReluDifferenceClamp, litert_rewrites  # noqa: E402
-from export.tflite.quantize import conv_scopes, quantize  # noqa: E402
+from export.tflite.quantize import _recipe_manager, calibrate, conv_scopes, quantize  # noqa: E402
 
 TARGET = registry.TARGETS["tflite"]
 GATES_DB = {p: gates.gate_for("tflite", p) for p in PRECISIONS}
@@ -164,6 +164,24 @@ def test_quantized_precisions_meet_their_gates(tiny_fp32, tiny_baked, precision)
             {"int16x8": "int16", "int8": "int8"}.get(precision, "float32"), 0) > 0
     if precision == "int16x8":  # an NPU runs it whole: no float compute op, the final clamp included
         assert audit(model)["float_compute_ops"] == {}
+
+
+def test_int16_ranges_cover_every_calibration_sample(tiny_fp32, tiny_baked):
+    """int16x8 calibrates each tensor to its widest range over the samples, whatever their order; the quantizer's
+    default moving average keeps mostly the first sample's range and clips what the others reach."""
+    samples = [tuple(nhwc(t) for t in s) for s in sample_inputs(tiny_baked, seed=200, count=3)]
+    manager = _recipe_manager("int16x8")
+    alone = [calibrate(tiny_fp32, manager, [s], widest=True) for s in samples]
+    assert alone[0].keys() == alone[1].keys() and len(alone[0]) > 50
+    names = sorted(alone[0])
+    lows = np.min([[a[n]["min"].min() for n in names] for a in alone], axis=0)
+    highs = np.max([[a[n]["max"].max() for n in names] for a in alone], axis=0)
+    for order in (samples, samples[::-1]):
+        ranges = calibrate(tiny_fp32, manager, order, widest=True)
+        np.testing.assert_allclose([ranges[n]["min"].min() for n in names], lows, rtol=1e-6)
+        np.testing.assert_allclose([ranges[n]["max"].max() for n in names], highs, rtol=1e-6)
+    averaged = calibrate(tiny_fp32, manager, samples, widest=False)
+    assert np.mean([averaged[n]["max"].max() for n in names] < highs - 1e-6) > 0.25
 
 
 def test_composite_group_norm_is_refused():

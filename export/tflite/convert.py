@@ -73,7 +73,7 @@ def finish(job, float_model: bytes) -> Conversion:
     calibration = None
     if needs_calibration(job.precision):
         calibration = [tuple(t.numpy() for t in sample) for sample in job.calibration()]
-        job.log(f"calibrating on {len(calibration)} inputs (profiler-based, min/max per tensor)")
+        job.log(f"calibrating on {len(calibration)} inputs (profiler-based, a range per tensor)")
     chosen = job.sensitivity
     weights = dict(job.model.named_parameters())
     model, quantization = quantized(float_model, job.precision, calibration,
