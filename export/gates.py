@@ -7,8 +7,9 @@ One table, keyed by (target, precision, compression), read by the pipeline (`gat
 Why these numbers: fp32 artifacts differ from eager only by float reassociation (>= 110 dB measured), so 80 dB
 catches any real divergence; fp16 programs measured 58-66 dB on full-size recipe weights; the integer and compressed
 gates are what the measured per-layer choices reach on full-size sr and bfr with the recipe weights (stop 10 figures,
-README Results), with the margin those measurements showed between simulation and runtime.  Gates are only ever
-raised when measurements support it.
+README Results), with the margin those measurements showed between simulation and runtime; LiteRT int16x8 is 2 dB
+under the lowest of sr and bfr on both weight families (36.05 dB, bfr trained-like, with each tensor's widest
+calibration range).  Gates are only ever raised when measurements support it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ GATES_DB: dict[tuple[str, str, str | None], float] = {
     ("tflite", "fp16", None): 50.0,
     ("tflite", "dynamic-int8", None): 38.0,
     ("tflite", "int8", None): 32.0,
-    ("tflite", "int16x8", None): 32.0,
+    ("tflite", "int16x8", None): 34.0,
 }
 
 
