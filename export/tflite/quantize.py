@@ -159,11 +159,11 @@ def quantize(float_model: bytes, precision: str, calibration: Sequence[Sequence[
     q = quantizer.Quantizer(float_model)
     q.load_quantization_recipe(manager.get_quantization_recipe())
     start = time.perf_counter()
-    qsvs = None
+    qsvs, widest = None, precision in WIDEST_RANGES
     if q.need_calibration:
         if not calibration:
             raise ValueError(f"precision {precision} needs calibration inputs")
-        qsvs = calibrate(float_model, manager, calibration, widest=precision in WIDEST_RANGES)
+        qsvs = calibrate(float_model, manager, calibration, widest)
     calibration_seconds = time.perf_counter() - start
     # ai_edge_quantizer 0.10 drops enable_progress_bar on its way to the graph transformation, which then draws
     # a bar (and re-warns about the calibration interpreter) whatever is asked.
@@ -177,7 +177,7 @@ def quantize(float_model: bytes, precision: str, calibration: Sequence[Sequence[
         "float_op_types": list(FLOAT_OPS.get(precision, ())),
         "float_scopes": list(FLOAT_SCOPES.get(precision, ())),
         "calibration": ({"samples": len(calibration), "mode": "profiler_based",
-                         "range": ("min / max over all samples" if precision in WIDEST_RANGES
+                         "range": ("min / max over all samples" if widest
                                    else "moving average of each sample's min / max (ai_edge_quantizer default)"),
                          "seconds": round(calibration_seconds, 2)} if qsvs is not None else None),
         "op_output_dtypes": op_output_dtypes(model),
