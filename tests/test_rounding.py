@@ -33,6 +33,24 @@ def test_input_columns_reproduce_a_conv():
     assert torch.allclose(out.reshape(6, 2, -1).transpose(0, 1).reshape(expected.shape), expected, atol=1e-4)
 
 
+def test_a_transposed_convs_kernel_phases_round_apart_as_they_would_together():
+    """A stride-2 transposed conv's zero-stuffed input never meets two kernel phases at one output position, so H
+    splits into four independent groups (each a 64th of the inverse's work); rounding them apart gives the levels
+    of rounding all columns together.  A plain conv's taps all overlap: one group."""
+    generator = torch.Generator().manual_seed(4)
+    x, w = torch.randn(4, 6, 8, 8, generator=generator), torch.randn(6, 5, 4, 4, generator=generator)
+    options = {"stride": 2, "padding": 1, "output_padding": 0, "groups": 1, "dilation": 1}
+    cols = rounding._columns(F.conv_transpose2d, x, w, options)
+    h, rows = cols @ cols.T, rounding.as_rows(w, transposed=True)
+    groups = rounding.coupled_columns(h, taps=16)
+    assert len(groups) == 4 and torch.equal(torch.cat(groups).sort().values, torch.arange(96))
+    assert all(float(h[a][:, b].abs().max()) == 0 for i, a in enumerate(groups) for b in groups[i + 1:])
+    apart, together = rounding.rounded_rows(rows, h, taps=16), rounding.rounded_rows(rows, h, taps=1)
+    assert float((apart - together).abs().max()) <= 1 and float((apart != together).float().mean()) < 0.02
+    conv = rounding._columns(F.conv2d, x, torch.randn(3, 6, 3, 3, generator=generator), rounding._conv_options(F.conv2d, (x, None), {}))
+    assert len(rounding.coupled_columns(conv @ conv.T, taps=9)) == 1
+
+
 def _correlated(mixing: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
     """n inputs whose channels `mixing` correlates, as a conv's neighbouring pixels and channels are."""
     return mixing @ torch.randn(mixing.shape[1], n, generator=generator)
