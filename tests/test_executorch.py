@@ -15,7 +15,8 @@ from elir_mobile.runtimes import load_pte  # noqa: E402
 from elir_mobile.testing import make_test_weights, tiny_config  # noqa: E402
 from export import cli, gates, pipeline, registry  # noqa: E402
 from export.executorch import DELEGATES, INT8  # noqa: E402
-from export.executorch.lower import op_placement  # noqa: E402
+from export.executorch import lower as lowering  # noqa: E402
+from export.executorch.lower import check_stages, op_placement  # noqa: E402
 
 TARGET = registry.TARGETS["executorch"]
 
@@ -48,10 +49,10 @@ def _read_vectors(tmp_path, card):
 
 @pytest.fixture(scope="module")
 def noise_input_pte(tmp_path_factory, micro):
-    """The XNNPACK fp32 export of the one-step model with noise as its second input and the stage methods, and
-    its folder."""
+    """The XNNPACK fp32 export of the one-step model with NHWC I/O, noise as its second input and the stage
+    methods, and its folder (one lowering for all of these: lowering is most of the ExecuTorch tests' time)."""
     tmp_path = tmp_path_factory.mktemp("pte")
-    return _export(tmp_path, micro, ["--noise", "input", "--stages"]), tmp_path
+    return _export(tmp_path, micro, ["--layout", "nhwc", "--noise", "input", "--stages"]), tmp_path
 
 
 def test_xnnpack_fp32_one_partition_and_runtime_parity(noise_input_pte):
@@ -66,7 +67,8 @@ def test_xnnpack_fp32_one_partition_and_runtime_parity(noise_input_pte):
     assert card["op_audit"]["flagged"] == []
     # Independently of the pipeline: the runtime on the written reference vectors gives the written output.
     inputs, expected = _read_vectors(tmp_path, card)
-    assert [i.shape for i in inputs] == [(1, 3, 32, 32), (1, 16, 4, 4)]
+    assert [i.shape for i in inputs] == [(1, 32, 32, 3), (1, 4, 4, 16)]
+    assert card["inputs"][0]["shape"] == [1, 32, 32, 3] and card["outputs"][0]["layout"] == "NHWC"
     np.testing.assert_allclose(run_pte(result.artifact, inputs), expected, atol=1e-4)
     # The BundledProgram runs its own inputs and raises if the outputs differ from its expected ones.
     from executorch.extension.pybindings import portable_lib as rt
@@ -78,13 +80,10 @@ def test_xnnpack_fp32_one_partition_and_runtime_parity(noise_input_pte):
         bundle.verify_result_with_bundled_expected_output("forward", case, rtol=1e-4, atol=1e-4)
 
 
-def test_stage_methods_compose_to_forward_and_share_the_weights(noise_input_pte, micro):
+def test_stage_methods_compose_to_forward_and_share_the_weights(noise_input_pte, micro, monkeypatch):
     """encode, step_0 .. step_<K-1>, decode run in the ExecuTorch runtime and compose to forward within 1e-5; the
-    weights the stage methods use are stored once (the file is barely larger than forward alone)."""
-    from executorch.exir import to_edge_transform_and_lower
-
-    from export.executorch.lower import make_partitioners
-
+    weights the stage methods use are stored once: the file is smaller than the convs' weights plus half the
+    U-Net's (a second copy of the U-Net, or of the encoder or decoder, would put it above)."""
     result, tmp_path = noise_input_pte
     card = result.card
     assert list(card["artifact"]["methods"]) == ["forward", "encode", "step_0", "decode"]
@@ -93,23 +92,22 @@ def test_stage_methods_compose_to_forward_and_share_the_weights(noise_input_pte,
     z = run_pte(result.artifact, [z], "step_0")
     composed = run_pte(result.artifact, [z], "decode")
     np.testing.assert_allclose(composed, run_pte(result.artifact, inputs), atol=1e-5, rtol=0)
-    # The same forward program alone.
+    # The export ran the same check; with no tolerance left it refuses.
+    names, tensors = list(card["artifact"]["methods"]), tuple(torch.from_numpy(i) for i in inputs)
+    check_stages(result.artifact, names, tensors)
+    monkeypatch.setattr(lowering, "STAGE_TOLERANCE", -1.0)
+    with pytest.raises(pipeline.GateFailure, match="do not compose to forward"):
+        check_stages(result.artifact, names, tensors)
     cfg, sd = micro
     model = elir_mobile.load_model(config=cfg, checkpoint=sd)
-    from elir_mobile.graph_rewrites import rewrite_for_export
-
-    baked = rewrite_for_export(elir_mobile.baked(model, noise="input")).eval()
-    forward = to_edge_transform_and_lower({"forward": torch.export.export(baked, baked.example_inputs())},
-                                          partitioner=make_partitioners("xnnpack")).to_executorch()
-    alone, with_methods = len(forward.buffer), card["artifact"]["size_bytes"]
-    assert with_methods < 1.1 * alone, (with_methods, alone)
+    convs, unet = _conv_bytes(model), _conv_bytes(model.velocity)
+    assert card["artifact"]["size_bytes"] < convs + unet / 2, (card["artifact"]["size_bytes"], convs, unet)
 
 
-def test_nhwc_artifact(tmp_path, micro):
-    card = _export(tmp_path, micro, ["--layout", "nhwc"]).card
-    assert list(card["artifact"]["methods"]) == ["forward"]
-    assert card["inputs"][0]["shape"] == [1, 32, 32, 3] and card["outputs"][0]["layout"] == "NHWC"
-    assert card["parity"]["passed"] and card["placement"]["share"] == 1.0
+def _conv_bytes(module: torch.nn.Module) -> int:
+    """float32 bytes of the convs' weights and biases in `module`."""
+    return sum(4 * p.numel() for m in module.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))
+               for p in m.parameters())
 
 
 def test_without_rewrites_group_norm_falls_back(micro):

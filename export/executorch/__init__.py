@@ -95,7 +95,12 @@ class ExecuTorchTarget(Target):
             sampler, quantization = subpixel_conv_transposes(float_program).eval(), None
         else:
             sampler, quantization = float_program, None
-        return lower(job, sampler, quantization)
+        conversion = lower(job, sampler, quantization)
+        if conversion.methods and self.runtime(job.args).kind == "real":
+            from .lower import check_stages
+
+            check_stages(conversion.artifact, list(conversion.methods), job.reference_inputs)
+        return conversion
 
     def runtime(self, args: argparse.Namespace) -> RuntimeInfo:
         from elir_mobile.runtimes import executorch_backends_available

@@ -13,6 +13,7 @@ import os
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -20,7 +21,7 @@ from elir_mobile.errors import ElirError
 
 from ..macs import node_macs, op_name
 from ..pipeline import NHWCAdapter
-from ..target import Conversion
+from ..target import Conversion, GateFailure
 from . import DELEGATES, require_qnn_sdk
 from .stages import Decode, Encode, Step
 
@@ -110,13 +111,33 @@ def method_modules(sampler: nn.Module, layout: str, example_inputs: tuple[torch.
     if not stages:
         return {"forward": (forward, example_inputs)}
     encode = Encode(sampler, layout)
-    with torch.no_grad():
-        z = encode(*example_inputs)
+    with torch.no_grad():  # contiguous: an NHWC encode gives a channels-last latent, and torch.export would bake
+        z = encode(*example_inputs).contiguous()  # that dim order into the step and decode methods' inputs
     methods = {"forward": (forward, example_inputs), "encode": (encode, example_inputs)}
     for k in range(sampler.K):
         methods[f"step_{k}"] = (Step(sampler, k), (z,))
     methods["decode"] = (Decode(sampler, layout), (z,))
     return methods
+
+
+# How far encode -> step_0 .. step_<K-1> -> decode may be from forward (images in [0, 1]): float rounding, or an
+# int8 rounding tie, not a wrong method (a misread input layout was off by 0.5).
+STAGE_TOLERANCE = 1e-3
+
+
+def check_stages(artifact: Path, names: list[str], inputs: tuple[torch.Tensor, ...]) -> None:
+    """Run the stage methods one after another in the ExecuTorch runtime and raise GateFailure unless they give
+    forward's output: the parity gate runs forward only."""
+    from elir_mobile.runtimes import load_pte
+
+    z = load_pte(artifact, "encode")(*(t.numpy() for t in inputs))
+    for name in (n for n in names if n.startswith("step_")):
+        z = load_pte(artifact, name)(z)
+    forward = load_pte(artifact, "forward")(*(t.numpy() for t in inputs))
+    gap = float(np.abs(load_pte(artifact, "decode")(z) - forward).max())
+    if gap > STAGE_TOLERANCE:
+        raise GateFailure(f"the stage methods do not compose to forward (max difference {gap:.3g}); this is a bug "
+                          f"in the exporter: export without --stages, and please report it")
 
 
 def method_card(names: list[str], input_names: list[str]) -> dict:
