@@ -165,8 +165,8 @@ def lower(job, sampler: nn.Module, quantization: dict | None = None) -> Conversi
     backend = job.args.backend
     methods = method_modules(sampler, job.layout, job.example_inputs, stages=job.args.stages)
     job.log(f"torch.export of {len(methods)} methods ({', '.join(methods)})")
-    with torch.no_grad():
-        exported = {name: torch.export.export(m, inputs, strict=True) for name, (m, inputs) in methods.items()}
+    with torch.no_grad():  # non-strict, torch.export's default: full-size sr's forward in 2.5 s instead of 9-11 s
+        exported = {name: torch.export.export(m, inputs) for name, (m, inputs) in methods.items()}
     job.log(f"lowering to {backend}")
     edge = to_edge_transform_and_lower(exported, partitioner=make_partitioners(backend))
     placement, audit = op_placement(edge.exported_program("forward").graph_module, DELEGATES[backend])

@@ -135,7 +135,7 @@ def quantize_part(part: nn.Module, samples: list[tuple[torch.Tensor, ...]], name
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
     from tqdm import tqdm
 
-    prepared = prepare_pt2e(torch.export.export(part, samples[0], strict=True).module(),
+    prepared = prepare_pt2e(torch.export.export(part, samples[0]).module(),
                             make_quantizer(float_layers))
     for s in tqdm(samples, desc=f"calibrating {name}", leave=False, disable=None if progress else True):
         prepared(*s)
