@@ -47,7 +47,8 @@ def test_a_transposed_convs_kernel_phases_round_apart_as_they_would_together():
     assert all(float(h[a][:, b].abs().max()) == 0 for i, a in enumerate(groups) for b in groups[i + 1:])
     apart, together = rounding.rounded_rows(rows, h, taps=16), rounding.rounded_rows(rows, h, taps=1)
     assert float((apart - together).abs().max()) <= 1 and float((apart != together).float().mean()) < 0.02
-    conv = rounding._columns(F.conv2d, x, torch.randn(3, 6, 3, 3, generator=generator), rounding._conv_options(F.conv2d, (x, None), {}))
+    plain = torch.randn(3, 6, 3, 3, generator=generator)
+    conv = rounding._columns(F.conv2d, x, plain, rounding._conv_options(F.conv2d, (x, plain), {}))
     assert len(rounding.coupled_columns(conv @ conv.T, taps=9)) == 1
 
 
