@@ -160,11 +160,17 @@ class ExportJob:
     sensitivity: Any = None
     float_reused: bool = False
     converted_from: str | None = None  # sha256 of the weights converted, where not the loaded ones
+    converted: nn.Module | None = None  # the model converted, where not the loaded one (`quantize_from`)
     scratch: dict = field(default_factory=dict)  # what a target's steps hand each other within one export
 
     @property
     def model(self) -> nn.Module:
         return self.weights.model
+
+    @property
+    def converted_model(self) -> nn.Module:
+        """The `ELIR` the artifact is converted from: `model`, or what `quantize_from` was given."""
+        return self.converted if self.converted is not None else self.model
 
     @property
     def precision(self) -> str:
@@ -204,6 +210,7 @@ class ExportJob:
                                        image_size=self.image_size).eval()
         self.module = NHWCAdapter(self.baked).eval() if self.layout == "nhwc" else self.baked
         self.converted_from = state_dict_sha256(model)
+        self.converted = model
 
     def calibration(self, layout: str | None = None) -> list[tuple[torch.Tensor, ...]]:
         """Calibration input tuples (image[, noise]) in `layout` (default: the artifact's): degraded crops of
@@ -322,7 +329,7 @@ def convert(target: Target, job: ExportJob) -> Conversion:
             job, target_db=_gate(target, job.args)[0] + scheme.margin_db, max_float_share=scheme.max_float_share,
             activations=scheme.activations, cost=scheme.cost,
             replacements=target.measured_weights(job, program) if program is not None else None,
-            bias_correction=scheme.bias_correction, levels=levels)
+            bias_correction=scheme.bias_correction, levels=levels, keep=scheme.keep)
         if job.sensitivity.bias_correction or job.sensitivity.levels:
             job.log("quantizing the model with rounded weights and corrected biases")
             job.quantize_from(job.sensitivity.corrected(job.model))

@@ -61,6 +61,11 @@ _CONVS = (F.conv2d, F.conv_transpose2d)
 # quantize/dequantize pair before every conv and after it (`insert_prefix_/suffix_quantize_dequantize_pair`);
 # simulating only an affine input had overestimated sr by 6 dB.
 ACTIVATIONS = ("none", "affine-inputs", "affine-io", "symmetric-io")
+# What a layer the sensitivity keeps becomes.  "float": float weights and activations (CPU artifacts, where a float
+# op costs nothing but its MACs).  "int16-activations": its (rounded) int8 weights stay, only its activations leave
+# 8 bits, for NPU artifacts with no float op (Qualcomm's "w8a8 mixed int16"); every weight is then int8 and the
+# choice is made on the activations' error alone (16-bit activations are simulated as float).
+KEEPS = ("float", "int16-activations")
 
 
 def fake_int8_weight(w: torch.Tensor, transposed: bool = False, levels: torch.Tensor | None = None) -> torch.Tensor:
@@ -93,9 +98,12 @@ class _Simulation(TorchFunctionMode):
 
     def __init__(self, names: dict[int, str], weights=(), activations: str = "none", ranges=None,
                  record: dict | None = None, replacements: dict[str, torch.Tensor] | None = None,
-                 corrections: dict[str, torch.Tensor] | None = None, levels: dict[str, torch.Tensor] | None = None):
+                 corrections: dict[str, torch.Tensor] | None = None, levels: dict[str, torch.Tensor] | None = None,
+                 activation_layers=None):
         super().__init__()
         self.names, self.weights, self.activations = names, set(weights), activations
+        # The convs among `weights` whose activations are quantized too (None: all of them).
+        self.activation_layers = None if activation_layers is None else set(activation_layers)
         self.ranges, self.record, self.replacements = ranges, record, replacements or {}
         self.corrections, self.levels = corrections, levels or {}
         self.calls: Counter[str] = Counter()
@@ -132,13 +140,15 @@ class _Simulation(TorchFunctionMode):
         if name not in self.weights:
             return func(*args, **kwargs)
         symmetric = self.activations == "symmetric-io"
-        r = self.ranges[name]["sites"][site] if self.activations != "none" else None
+        quantized_io = self.activations != "none" and (self.activation_layers is None
+                                                       or name in self.activation_layers)
+        r = self.ranges[name]["sites"][site] if quantized_io else None
         if r is not None:
             x = fake_int8_activation(x, r["lo"], r["hi"], symmetric)
         out = func(x, self._quantized_weight(name, func, w), *args[2:], **kwargs)
         if self.corrections is not None:
             out = out - self.corrections[name].reshape(1, -1, 1, 1)
-        quantized_output = self.activations in ("affine-io", "symmetric-io")
+        quantized_output = r is not None and self.activations in ("affine-io", "symmetric-io")
         return fake_int8_activation(out, r["out_lo"], r["out_hi"], symmetric) if quantized_output else out
 
     def _quantized_weight(self, name: str, func, w: torch.Tensor) -> torch.Tensor:
@@ -159,10 +169,12 @@ class Sensitivity:
     alone_db: dict[str, float]              # output PSNR with only this layer in int8
     macs: dict[str, int]
     params: dict[str, int]
-    cost: str = "macs"                      # what a float layer costs: "macs" or "params"
-    float_layers: list[str] = field(default_factory=list)
+    cost: str = "macs"                      # what a kept layer costs: "macs" or "params"
+    kept: list[str] = field(default_factory=list)   # the layers kept out of int8, as `keep` says
+    keep: str = "float"                     # what a kept layer becomes (`KEEPS`)
     all_int8_db: float = math.inf           # simulated, every layer in int8
-    chosen_db: float = math.inf             # simulated, every layer but `float_layers` in int8
+    chosen_db: float = math.inf             # simulated, every layer but `kept` in int8
+    weights_db: float = math.inf            # simulated, every weight in int8, no activation (what `kept` keeps)
     samples: int = SAMPLES
     # Per layer, the mean error its int8 weight adds to each output channel on the calibration crops; with
     # `bias_correction` the simulation (and the artifact, through `corrected`) subtracts it from the bias.
@@ -173,36 +185,55 @@ class Sensitivity:
     # the simulation, the bias correction and `corrected` use them.
     levels: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
 
+    @property
+    def float_layers(self) -> list[str]:
+        """The convs the artifact keeps in float (with their float weights)."""
+        return self.kept if self.keep == "float" else []
+
+    @property
+    def int16_layers(self) -> list[str]:
+        """The convs whose activations the artifact keeps in 16 bits (their weights in int8)."""
+        return self.kept if self.keep == "int16-activations" else []
+
     def shortfall(self, measured_db: float) -> str:
         """Why an artifact measured below its gate, in one sentence: the float budget ran out (naming the
         quantized layers that cost most), or the runtime quantizes more than this simulation models."""
-        quantized = sorted((n for n in self.alone_db if n not in self.float_layers), key=self.alone_db.get)
+        quantized = sorted((n for n in self.alone_db if n not in self.kept), key=self.alone_db.get)
         worst = ", ".join(f"{n} ({self.alone_db[n]:.1f} dB alone)" for n in quantized[:3])
-        kept = f"{len(self.float_layers)} conv(s) float ({100 * self.float_share:.1f} % of the {self.cost})"
+        how = "float" if self.keep == "float" else "at 16-bit activations"
+        kept = f"{len(self.kept)} conv(s) {how} ({100 * self.float_share:.1f} % of the {self.cost})"
+        if self.chosen_db < self.target_db and self.weights_db < self.target_db:
+            return (f"every conv's int8 weights alone reach only {self.weights_db:.2f} dB of the "
+                    f"{self.target_db:.2f} dB target in simulation, and 16-bit activations keep those weights; "
+                    f"the layers that cost most: {worst}")
         if self.chosen_db < self.target_db:
             return (f"the per-layer choice reached only {self.chosen_db:.2f} dB of its {self.target_db:.2f} dB "
                     f"target in simulation with {kept} (at most {100 * self.max_float_share:.0f} % may stay "
-                    f"float); the quantized layers that cost most: {worst}")
+                    f"{how}); the quantized layers that cost most: {worst}")
         return (f"the simulation promised {self.chosen_db:.1f} dB with {kept}; the runtime's other quantized ops "
                 f"(adds, concatenations, norms, requantized outputs) cost the other "
                 f"{self.chosen_db - measured_db:.1f} dB; the quantized layers that cost most: {worst}")
 
     @property
     def float_mac_share(self) -> float:
-        return sum(self.macs[n] for n in self.float_layers) / max(sum(self.macs.values()), 1)
+        return self._share(self.float_layers, self.macs)
 
     @property
     def float_param_share(self) -> float:
-        return sum(self.params[n] for n in self.float_layers) / max(sum(self.params.values()), 1)
+        return self._share(self.float_layers, self.params)
 
     @property
     def float_share(self) -> float:
-        """The float share of what a float layer costs here (`cost`)."""
-        return self.float_mac_share if self.cost == "macs" else self.float_param_share
+        """The kept layers' share of what a kept layer costs here (`cost`)."""
+        return self._share(self.kept, self.macs if self.cost == "macs" else self.params)
+
+    @staticmethod
+    def _share(layers: Sequence[str], amounts: dict[str, int]) -> float:
+        return sum(amounts[n] for n in layers) / max(sum(amounts.values()), 1)
 
     def corrected(self, model: nn.Module) -> nn.Module:
-        """A copy of `model` whose quantized convs (all but `float_layers`) have their rounded weights (exactly on
-        the int8 grid the backends quantize them to) and their bias corrected; a conv without a bias gets one.
+        """A copy of `model` whose int8 convs (all but `float_layers`) have their rounded weights (exactly on the
+        int8 grid the backends quantize them to) and their bias corrected; a conv without a bias gets one.
         Exporters quantize the copy and compare it against the original."""
         model = rounded(model, {n: q for n, q in self.levels.items() if n not in self.float_layers})
         modules = dict(model.named_modules())
@@ -219,18 +250,28 @@ class Sensitivity:
 
     def card(self, top: int = 12) -> dict:
         worst = sorted(self.alone_db.items(), key=lambda kv: kv[1])[:top]
-        return {
+        per = "MAC" if self.cost == "macs" else "parameter"
+        activations = _ACTIVATION_WORDS[self.activations]
+        if self.keep == "float":
+            with_activations = f" and {activations}" if activations else ""
+            method = (f"each conv alone with int8 weights (per output channel){with_activations}; layers kept "
+                      f"float, most error per {per} first")
+        else:
+            method = (f"every conv with int8 weights (per output channel), and each conv alone with {activations}; "
+                      f"layers kept at 16-bit activations (int8 weights), most activation error per {per} first")
+        record = {
             "method": (f"per-layer int8 simulation in float PyTorch on {self.samples} calibration crop(s) of "
-                       f"{CROP} px: each conv alone with int8 weights (per output channel)"
-                       f"{_ACTIVATION_WORDS[self.activations]}; layers kept float, most error "
-                       f"per {'MAC' if self.cost == 'macs' else 'parameter'} first, until the simulation with all "
-                       f"others in int8 reaches the target"),
+                       f"{CROP} px: {method}, until the simulation with all others in int8 reaches the target"),
+            "kept_as": self.keep,
             "target_db": round(self.target_db, 2),
             "simulated_all_int8_db": _round(self.all_int8_db),
             "simulated_db": _round(self.chosen_db),
+            "simulated_int8_weights_db": _round(self.weights_db),
             "float_layers": self.float_layers,
             "float_mac_share": round(self.float_mac_share, 4),
             "float_param_share": round(self.float_param_share, 4),
+            "int16_activation_layers": self.int16_layers,
+            "int16_activation_mac_share": round(self._share(self.int16_layers, self.macs), 4),
             "most_sensitive": {n: _round(db) for n, db in worst},
             "weight_rounding": (f"GPTQ (export.rounding): each quantized conv's int8 weights rounded column by column, "
                                 f"errors moved onto the columns not yet rounded, for the second moment of its "
@@ -240,11 +281,12 @@ class Sensitivity:
                                 f"each output channel on the calibration crops (averaged over its call sites)"
                                 if self.bias_correction else None),
         }
+        return record
 
 
-_ACTIVATION_WORDS = {"none": "", "affine-inputs": " and int8 input (affine, per tensor)",
-                     "affine-io": " and int8 input and output (affine, per tensor)",
-                     "symmetric-io": " and int8 input and output (symmetric, per tensor)"}
+_ACTIVATION_WORDS = {"none": "", "affine-inputs": "int8 input (affine, per tensor)",
+                     "affine-io": "int8 input and output (affine, per tensor)",
+                     "symmetric-io": "int8 input and output (symmetric, per tensor)"}
 
 
 def _round(db: float) -> float | None:
@@ -277,7 +319,7 @@ def sample_inputs(model: nn.Module, images: Sequence[torch.Tensor], seed: int = 
 def measure(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], *, activations: str, target_db: float,
             max_float_share: float = 0.5, cost: str = "macs", replacements: dict[str, torch.Tensor] | None = None,
             bias_correction: bool = True, levels: dict[str, torch.Tensor] | None = None,
-            progress: bool = False) -> Sensitivity:
+            keep: str = "float", progress: bool = False) -> Sensitivity:
     """Sweep every conv of `model` (called as ``model(*sample)``), then choose the float layers for `target_db`.
 
     `cost` is what a float layer costs the artifact: ``"macs"`` (speed, for int8 compute) or ``"params"`` (size,
@@ -287,14 +329,19 @@ def measure(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], *, ac
     to those layers (the ones the backend compresses).  With `bias_correction`, every simulation subtracts each
     quantized conv's mean weight error from its output, as the artifact made from `Sensitivity.corrected` does.
     With `levels` (`rounded_levels`), the simulated int8 weights are those levels instead of rounded to nearest
-    (a backend's `replacements` are its quantization of them), and `corrected` puts them in the model."""
+    (a backend's `replacements` are its quantization of them), and `corrected` puts them in the model.
+
+    With ``keep="int16-activations"`` every conv's weights are int8 in every simulation, a layer's measure is
+    what its int8 activations add to that, and the layers chosen keep 16-bit activations instead of going float."""
     if activations not in ACTIVATIONS:
         raise ValueError(f"activations must be one of {ACTIVATIONS}, not {activations!r}")
+    if keep not in KEEPS:
+        raise ValueError(f"keep must be one of {KEEPS}, not {keep!r}")
     names = conv_names(model)
     levels = levels or {}
     references = [model(*s).clamp(0, 1) for s in samples]
     key = None if replacements is not None else _fingerprint(model, [*samples, tuple(levels.values())],
-                                                             f"{activations}:{bias_correction}")
+                                                             f"{activations}:{bias_correction}:{keep}")
     cached = _load_sweep(key)
     record = cached[0] if cached else {}
     if not cached:
@@ -306,8 +353,10 @@ def measure(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], *, ac
     applied = {n: torch.tensor(c) for n, c in corrections.items()} if bias_correction else None
 
     def mse(quantized: Sequence[str]) -> float:
-        with _Simulation(names, weights=quantized, activations=activations, ranges=record,
-                         replacements=replacements, corrections=applied, levels=levels) as simulation:
+        """The output's error with the `quantized` layers in int8 (their activations only, as `keep` says)."""
+        weights, activation_layers = (quantized, None) if keep == "float" else (layers, quantized)
+        with _Simulation(names, weights=weights, activations=activations, ranges=record, replacements=replacements,
+                         corrections=applied, levels=levels, activation_layers=activation_layers) as simulation:
             return sum(float(torch.mean((simulation.run(model, s).clamp(0, 1) - r) ** 2))
                        for s, r in zip(samples, references)) / len(samples)
 
@@ -319,28 +368,31 @@ def measure(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], *, ac
                                                                  disable=None if progress else True)}
     if key is not None and not cached:
         _save_sweep(key, record, alone)
-    result = Sensitivity(activations=activations, target_db=target_db,
+    # What no choice removes (every weight in int8, where kept layers keep theirs), and each layer's own share.
+    floor = 0.0 if keep == "float" else mse([])
+    gain = {n: max(alone[n] - floor, 0.0) for n in layers}
+    result = Sensitivity(activations=activations, target_db=target_db, keep=keep,
                          alone_db={n: _mse_to_db(e) for n, e in alone.items()},
                          macs={n: record[n]["macs"] for n in layers}, params={n: record[n]["params"] for n in layers},
                          cost=cost, samples=len(samples), corrections=corrections,
                          bias_correction=bias_correction, max_float_share=max_float_share,
                          levels=levels)
-    result.all_int8_db = _mse_to_db(mse(layers))
+    result.all_int8_db, result.weights_db = _mse_to_db(mse(layers)), _mse_to_db(floor)
     result.chosen_db = result.all_int8_db
-    order = sorted(layers, key=lambda n: -alone[n] / max(weight[n], 1))
+    order = sorted(layers, key=lambda n: -gain[n] / max(weight[n], 1))
     budget = 10.0 ** (-target_db / 10.0)
     for _ in range(4):  # the additive prediction is close; re-aim by the measured shortfall if it is not
         if result.chosen_db >= target_db:
             break
-        remaining, kept = sum(alone.values()), []
+        remaining, kept = floor + sum(gain.values()), []
         for n in order:
             if remaining <= budget:
                 break
             if sum(weight[k] for k in (*kept, n)) / total > max_float_share:
                 continue
             kept.append(n)
-            remaining -= alone[n]
-        result.float_layers = kept
+            remaining -= gain[n]
+        result.kept = kept
         result.chosen_db = _mse_to_db(mse([n for n in layers if n not in kept]))
         budget *= 10.0 ** ((result.chosen_db - target_db) / 10.0)
     return result
@@ -438,15 +490,17 @@ def job_levels(job) -> dict[str, torch.Tensor]:
 
 def measure_job(job, *, target_db: float, max_float_share: float, activations: str = "affine-inputs",
                 cost: str = "macs", replacements: dict[str, torch.Tensor] | None = None,
-                bias_correction: bool = True, levels: dict[str, torch.Tensor] | None = None) -> Sensitivity:
+                bias_correction: bool = True, levels: dict[str, torch.Tensor] | None = None,
+                keep: str = "float") -> Sensitivity:
     """`measure` for an export job (`export.pipeline.ExportJob`): its float ELIR model on crops of its calibration
     images, with the progress lines every exporter prints."""
     job.log(f"measuring per-layer int8 sensitivity ({SAMPLES} crops of {min(CROP, job.image_size)} px)")
     samples = sample_inputs(job.model, [batch[0] for batch in job.calibration("nchw")])
     result = measure(job.model, samples, activations=activations, target_db=target_db,
                      max_float_share=max_float_share, cost=cost, replacements=replacements,
-                     bias_correction=bias_correction, levels=levels, progress=job.progress)
-    job.log(f"{len(result.float_layers)} conv(s) stay float ({100 * result.float_share:.1f} % of the {cost}); "
+                     bias_correction=bias_correction, levels=levels, keep=keep, progress=job.progress)
+    how = "stay float" if keep == "float" else "keep 16-bit activations"
+    job.log(f"{len(result.kept)} conv(s) {how} ({100 * result.float_share:.1f} % of the {cost}); "
             f"simulated {result.all_int8_db:.1f} dB all-int8, {result.chosen_db:.1f} dB as chosen")
     return result
 

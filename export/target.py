@@ -55,6 +55,7 @@ class SensitivityScheme:
     cost: str = "macs"          # "macs" (int8 compute) or "params" (weight compression)
     bias_correction: bool = True  # quantize the bias-corrected model (`Sensitivity.corrected`)
     rounding: bool = False        # GPTQ-rounded int8 weights (`export.rounding`): symmetric per-channel int8 only
+    keep: str = "float"           # what a layer kept out of int8 becomes (`export.sensitivity.KEEPS`)
 
 
 @dataclass
