@@ -94,7 +94,7 @@ def eager_runner(baked) -> tuple[Callable, list[np.ndarray]]:
     return run, [x.numpy()]
 
 
-INTEGER_PRECISIONS = {"int8", "dynamic-int8", "int16x8"}
+INTEGER_PRECISIONS = {"int8", "dynamic-int8", "int16x8", "int8-mixed-int16"}
 
 
 def roof_kind(card: dict | None) -> str:

@@ -13,7 +13,9 @@ from export import cli, pipeline, registry
 from export.sensitivity import conv_names
 
 VARIANTS = [("tflite", ["--precision", "int8"]), ("tflite", ["--precision", "int16x8"]),
-            ("tflite", ["--precision", "dynamic-int8"]), ("coreml", ["--compress", "w8a8"])]
+            ("tflite", ["--precision", "int8-mixed-int16"]), ("tflite", ["--precision", "dynamic-int8"]),
+            ("coreml", ["--compress", "w8a8"])]
+NPU_VARIANTS = ("int16x8", "int8-mixed-int16")  # no float compute op: an NPU runs them whole
 SDKS = {"tflite": ("litert_torch", "tflite"), "coreml": ("coremltools", "coreml")}
 
 
@@ -50,3 +52,5 @@ def test_integer_variant_meets_its_gate_or_says_which_layers_could_not_be_quanti
     sensitivity = card["quantization"]["sensitivity"]
     assert "mean error" in sensitivity["bias_correction"]
     assert sensitivity["weight_rounding"].startswith("GPTQ")
+    if options[-1] in NPU_VARIANTS:
+        assert card["op_audit"]["float_compute_ops"] == {}

@@ -1,5 +1,5 @@
-"""LiteRT (TFLite): ``python -m export.tflite --task T [--precision fp32|fp16|dynamic-int8|int8|int16x8]
-[--layout nhwc|nchw]`` writes ``elir_<task>_tflite_<precision>.tflite`` with only builtin ops.
+"""LiteRT (TFLite): ``python -m export.tflite --task T
+[--precision fp32|fp16|dynamic-int8|int8|int16x8|int8-mixed-int16] [--layout nhwc|nchw]`` writes ``elir_<task>_tflite_<precision>.tflite`` with only builtin ops.
 
 The baked sampler is converted once to a float flatbuffer with ``litert_torch.convert`` (channels-last I/O by
 default, GroupNorm rewritten so the graph stays NHWC with no TRANSPOSE: `export.tflite.layout`), then quantized on
@@ -16,7 +16,7 @@ from elir_mobile.errors import ElirError
 
 from ..target import RuntimeInfo, SensitivityScheme, Target
 
-FULL_INTEGER = ("int8", "int16x8")
+FULL_INTEGER = ("int8", "int16x8", "int8-mixed-int16")
 PRECISIONS = ("fp32", "fp16", "dynamic-int8", *FULL_INTEGER)
 NUM_THREADS = 2
 # The int8 precisions keep float the convs the measured sensitivity chooses (every quantized conv's weights rounded
@@ -25,13 +25,16 @@ NUM_THREADS = 2
 # int8 input and output: on full-size sr with the recipe weights it read 33.8 dB and measured 33.1 dB with 4.4 % of
 # the MACs float (3.6 dB apart and 7.6 % float when only conv inputs were simulated, without bias correction).
 # dynamic-int8 quantizes only conv inputs (1.0 dB apart).  int16x8 is simulated with int8 weights only: with each
-# tensor calibrated to its widest range (`quantize.WIDEST_RANGES`) its 16-bit activations cost full-size sr 1.5 dB
+# tensor calibrated to its widest range (`quantize.RANGES`) its 16-bit activations cost full-size sr 1.5 dB
 # (recipe weights: 48.1 simulated, 46.6 measured) to 1.7 dB (trained-like: 44.3, 42.6).
 MAX_FLOAT_MAC_SHARE = 0.35
 SCHEMES = {
     "dynamic-int8": SensitivityScheme("affine-inputs", 1.0, MAX_FLOAT_MAC_SHARE, rounding=True),
     "int8": SensitivityScheme("affine-io", 1.5, MAX_FLOAT_MAC_SHARE, rounding=True),
     "int16x8": SensitivityScheme("none", 1.0, MAX_FLOAT_MAC_SHARE, rounding=True),
+    # int8 for NPUs: the layers int8 keeps float keep int8 weights and 16-bit activations instead.
+    "int8-mixed-int16": SensitivityScheme("affine-io", 1.5, MAX_FLOAT_MAC_SHARE, rounding=True,
+                                          keep="int16-activations"),
 }
 
 
@@ -51,7 +54,8 @@ class TFLiteTarget(Target):
     # within a few: 8 keeps a full-integer bfr export within the 2-minute budget.
     default_calibration_images = 8
     description = ("Export the baked ELIR sampler to a LiteRT (.tflite) model with only builtin ops: fp32, fp16 "
-                   "weights, dynamic-range int8, full-integer int8 or int16x8 (calibrated), NHWC I/O by default.")
+                   "weights, dynamic-range int8, full-integer int8, int16x8 or int8 mixed with int16 for NPUs "
+                   "(calibrated), NHWC I/O by default.")
     placement_measure = "gpu_delegate_mac_share"
     placement_definition = ("share of the model's convolution MACs (CONV_2D, TRANSPOSE_CONV, DEPTHWISE_CONV_2D, "
                             "FULLY_CONNECTED) in ops whose type the LiteRT GPU delegate's published op list "

@@ -17,7 +17,7 @@ from ..target import Conversion
 from . import FULL_INTEGER, PRECISIONS, needs_calibration
 from .audit import DELEGATE_OPS, audit, conv_macs, require_builtin_only
 from .layout import litert_rewrites
-from .quantize import conv_scopes, quantize
+from .quantize import conv_scopes, kept_as, quantize
 
 
 def litert_module(module: nn.Module) -> nn.Module:
@@ -38,19 +38,20 @@ def convert_float(module: nn.Module, example_inputs: tuple[torch.Tensor, ...],
 
 
 def quantized(float_model: bytes, precision: str, calibration: Sequence[Sequence[np.ndarray]] | None = None,
-              float_weights: dict[str, np.ndarray] | None = None) -> tuple[bytes, dict | None]:
-    """(flatbuffer, quantization summary or None) at `precision`; the convs in `float_weights` (module path ->
-    weight) stay float."""
+              kept_weights: dict[str, np.ndarray] | None = None) -> tuple[bytes, dict | None]:
+    """(flatbuffer, quantization summary or None) at `precision`; the convs in `kept_weights` (module path ->
+    float weight) stay out of int8 (float, or int16 activations: `quantize.kept_as`)."""
     if precision not in PRECISIONS:
         raise ElirError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
     if needs_calibration(precision) and not calibration:
         raise ElirError(f"precision {precision} needs calibration inputs")
     if precision == "fp32":
         return float_model, None
-    scopes = conv_scopes(float_model, float_weights) if float_weights else {}
+    scopes = conv_scopes(float_model, kept_weights) if kept_weights else {}
     model, summary = quantize(float_model, precision, calibration, [s for found in scopes.values() for s in found])
-    if float_weights:
-        summary["fp32_convs"] = {name: len(found) for name, found in scopes.items()}
+    if kept_weights:
+        summary[f"{'fp32' if kept_as(precision) == 'float' else 'int16'}_convs"] = {
+            name: len(found) for name, found in scopes.items()}
     return model, summary
 
 
@@ -75,10 +76,10 @@ def finish(job, float_model: bytes) -> Conversion:
         calibration = [tuple(t.numpy() for t in sample) for sample in job.calibration()]
         job.log(f"calibrating on {len(calibration)} inputs (profiler-based, a range per tensor)")
     chosen = job.sensitivity
-    weights = dict(job.model.named_parameters())
+    weights = dict(job.converted_model.named_parameters())  # as in the flatbuffer, where conv_scopes finds them
     model, quantization = quantized(float_model, job.precision, calibration,
-                                    float_weights={n: weights[f"{n}.weight"].detach().numpy()
-                                                   for n in (chosen.float_layers if chosen else [])})
+                                    kept_weights={n: weights[f"{n}.weight"].detach().numpy()
+                                                  for n in (chosen.kept if chosen else [])})
     if chosen is not None:
         quantization["sensitivity"] = chosen.card()
     report = audit(model)
@@ -95,7 +96,7 @@ def finish(job, float_model: bytes) -> Conversion:
             quantization["io"] = spec
         notes.append("Full-integer model: inputs and output are integer tensors (the card's inputs / outputs give "
                      "dtype, scale and zero point); quantize the float values with them and dequantize the output.")
-    if job.precision == "int16x8":
+    if job.precision in ("int16x8", "int8-mixed-int16"):
         notes.append("int16 activation kernels are reference kernels on CPUs (slow): meant for NPUs.")
     return Conversion(artifact=path, backend="litert", placement=placement(model), op_audit=report,
                       quantization=quantization, io=io, runtime_notes=" ".join(notes))

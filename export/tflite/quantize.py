@@ -9,19 +9,24 @@ Precisions (recipe names are ai_edge_quantizer's):
 * ``dynamic-int8``  per-channel int8 weights, activations quantized on the fly by the kernels (dynamic_wi8_afp32).
 * ``int8``          full integer (static_wi8_ai8): int8 weights and activations, int8 model inputs and output.
 * ``int16x8``       int16 activations x int8 weights (static_wi8_ai16), int16 I/O: for NPUs (CPU kernels are slow).
+* ``int8-mixed-int16``  full integer with no float op, for NPUs: int8 as above, but what int8 keeps in float (see
+                    below) runs at int16 activations with int8 weights instead (Qualcomm's "w8a8 mixed int16").
 
 Calibration runs the float model in TFLite's profiler-based mode, which records min/max per tensor as it goes
 instead of keeping every intermediate tensor alive (the default mode peaked at 13 GB for bfr).  int16x8 keeps each
-tensor's range over all samples (`_widest`); int8 keeps ai_edge_quantizer's moving average (see `WIDEST_RANGES`).
+tensor's range over all samples (`_widest`); int8 keeps ai_edge_quantizer's moving average (see `RANGES`).
 
-The int8 precisions leave some convolutions in float, chosen by the measured sensitivity (`export.sensitivity`),
-via NO_QUANTIZE rules on those ops' scopes (`conv_scopes`); full-integer int8 also keeps ADD (the residual
-stream: see `export.executorch.quantize.make_quantizer` for the measurement) and GroupNorm's statistics in float,
-dynamic-int8 GroupNorm's statistics (see `FLOAT_SCOPES`).
+The int8 precisions keep some convolutions out of int8, chosen by the measured sensitivity (`export.sensitivity`),
+by rules on those ops' scopes (`conv_scopes`); full-integer int8 also keeps ADD (the residual stream: see
+`export.executorch.quantize.make_quantizer` for the measurement) and GroupNorm's statistics out of int8,
+dynamic-int8 GroupNorm's statistics (see `KEPT_SCOPES`).  Kept means float (NO_QUANTIZE), except in
+int8-mixed-int16, where it means int16 activations: on CPUs the int16 kernels are reference code (full-size sr ran
+11.1x slower than int8 here), on an NPU a float op is a fallback to the CPU.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 import time
@@ -37,22 +42,30 @@ from elir_mobile.runtimes import LITERT_SIGNATURE
 from .audit import TYPE_NAMES, op_output_dtypes, operators
 
 SIGNATURE = LITERT_SIGNATURE
-QUANTIZED = ("fp16", "dynamic-int8", "int8", "int16x8")
+QUANTIZED = ("fp16", "dynamic-int8", "int8", "int16x8", "int8-mixed-int16")
 
-# What full-integer int8 keeps in float, as in the XNNPACK int8 export: ADD (the residual stream) by op type, and
+# What full-integer int8 keeps out of int8, as in the XNNPACK int8 export: ADD (the residual stream) by op type, and
 # GroupNorm's statistics by scope (the ops litert_torch names after `ChannelsLastGroupNorm`).  dynamic-int8 keeps
 # GroupNorm's statistics float too: its group-average 1x1 CONV_2D would quantize the per-channel variances with one
 # scale on the fly, and where channel scales spread 10x (trained-like weights: variances 100x apart) the small ones
 # round to zero and RSQRT blows up (fixture size: 13.7 dB; 37.2 dB with them float, recipe weights unchanged).
-FLOAT_OPS = {"int8": ("ADD",)}
 GROUP_NORM_SCOPE = r"ChannelsLastGroupNorm"
-FLOAT_SCOPES = {"int8": (GROUP_NORM_SCOPE,), "dynamic-int8": (GROUP_NORM_SCOPE,)}
+# int8-mixed-int16 also keeps SiLU (LOGISTIC, MUL), CONCATENATION and PAD at int16: they produce the inputs of the
+# convs it keeps at int16, which an int8 producer would hand over at 8 bits whatever the conv's own precision (the
+# simulation takes a kept conv's input as 16-bit).  Full-size sr at the 32 dB gate: 32.74 -> 33.60 dB (recipe
+# weights), 32.24 -> 33.34 dB (trained-like); at a 36 dB target (recipe, 61 convs at int16) 34.36 -> 36.17 dB.
+KEPT_OPS = {"int8": ("ADD",), "int8-mixed-int16": ("ADD", "LOGISTIC", "MUL", "CONCATENATION", "PAD")}
+KEPT_SCOPES = {"int8": (GROUP_NORM_SCOPE,), "dynamic-int8": (GROUP_NORM_SCOPE,),
+               "int8-mixed-int16": (GROUP_NORM_SCOPE,)}
+# Where kept does not mean float.
+INT16_KEPT = ("int8-mixed-int16",)
 # The conv op types the sensitivity can keep in float.
 CONV_OPS = ("CONV_2D", "TRANSPOSE_CONV")
 
 
-def _recipe_manager(precision: str, float_scopes: Sequence[str] = ()):
-    """The quantization recipe's manager; later rules win in ai_edge_quantizer, so the NO_QUANTIZE ones go last."""
+def _recipe_manager(precision: str, kept_scopes: Sequence[str] = ()):
+    """The quantization recipe's manager; later rules win in ai_edge_quantizer, so the rules that keep ops out of
+    int8 (NO_QUANTIZE, or int16 activations) go last."""
     from ai_edge_quantizer import qtyping, recipe, recipe_manager
     from ai_edge_quantizer.algorithm_manager import AlgorithmName
 
@@ -62,17 +75,19 @@ def _recipe_manager(precision: str, float_scopes: Sequence[str] = ()):
                                        num_bits=16, algorithm_key=AlgorithmName.FLOAT_CASTING)
         return manager
     manager.load_quantization_recipe({"dynamic-int8": recipe.dynamic_wi8_afp32, "int8": recipe.static_wi8_ai8,
-                                      "int16x8": recipe.static_wi8_ai16}[precision]())
-    for op in FLOAT_OPS.get(precision, ()):
-        manager.add_quantization_config(regex=".*", operation_name=qtyping.TFLOperationName(op),
-                                        algorithm_key=AlgorithmName.NO_QUANTIZE)
-    for regex in FLOAT_SCOPES.get(precision, ()):
-        manager.add_quantization_config(regex=regex, operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
-                                        algorithm_key=AlgorithmName.NO_QUANTIZE)
-    for scope in float_scopes:
-        manager.add_quantization_config(regex=f"^{re.escape(scope)}$",
-                                        operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
-                                        algorithm_key=AlgorithmName.NO_QUANTIZE)
+                                      "int16x8": recipe.static_wi8_ai16,
+                                      "int8-mixed-int16": recipe.static_wi8_ai8}[precision]())
+
+    def keep(regex: str, op=qtyping.TFLOperationName.ALL_SUPPORTED) -> None:
+        if precision in INT16_KEPT:
+            manager.add_static_config(regex=regex, operation_name=op, activation_num_bits=16, weight_num_bits=8)
+        else:
+            manager.add_quantization_config(regex=regex, operation_name=op, algorithm_key=AlgorithmName.NO_QUANTIZE)
+
+    for op in KEPT_OPS.get(precision, ()):
+        keep(".*", qtyping.TFLOperationName(op))
+    for regex in (*KEPT_SCOPES.get(precision, ()), *(f"^{re.escape(scope)}$" for scope in kept_scopes)):
+        keep(regex)
     return manager
 
 
@@ -87,25 +102,65 @@ def _widest(seen: dict, new: dict) -> dict:
 # trained-like weights, int16x8 against the float flatbuffer on 8 held-out crops went from 32.5 dB worst / 40.5 dB
 # mean to 47.5 / 56.4 dB, and the export's parity from 35.8 / 39.2 dB to 42.6 / 43.7 dB (recipe weights: 40.2 / 41.9
 # -> 46.6 / 47.4 dB).  With 8-bit activations the clipping trades against resolution: the widest ranges lost 0.4 dB
-# (recipe) and 1.1 dB (trained-like) on full-integer int8's parity, so int8 keeps the average until a range
-# estimator (percentile / MSE) is measured.
-WIDEST_RANGES = ("int16x8",)
+# (recipe) and 1.1 dB (trained-like) on full-integer int8's parity, so int8 keeps the average (MSE-optimal ranges
+# per tensor were measured too: -0.16 dB on sr's worst photo).  int8-mixed-int16 gives each of its int16 tensors the
+# widest range and its int8 ones the average ("int16-widest"): at fixture size (32 px, one step, recipe weights) its
+# parity rose from 30.0 to 32.8 dB; full-size sr read the same (32.66 / 33.02 -> 32.74 / 32.90 dB).
+RANGES = {"int16x8": "widest", "int8-mixed-int16": "int16-widest"}  # the others: "average"
+RANGE_WORDS = {"widest": "min / max over all samples",
+               "average": "moving average of each sample's min / max (ai_edge_quantizer default)",
+               "int16-widest": "int16 tensors: min / max over all samples; int8 tensors: moving average of each "
+                               "sample's min / max (ai_edge_quantizer default)"}
 
 
-def calibrate(float_model: bytes, manager, calibration: Sequence[Sequence[np.ndarray]], widest: bool) -> dict:
+def _average_and_widest(seen: dict, new: dict) -> dict:
+    """The quantizer's moving average, with the widest range so far beside it (``widest_min`` / ``widest_max``)."""
+    from ai_edge_quantizer.utils.qsv_utils import moving_average_update
+
+    widest = _widest({"min": seen.get("widest_min", seen["min"]), "max": seen.get("widest_max", seen["max"])}, new)
+    return {**moving_average_update(seen, new), "widest_min": widest["min"], "widest_max": widest["max"]}
+
+
+def calibrate(float_model: bytes, manager, calibration: Sequence[Sequence[np.ndarray]], ranges: str) -> dict:
     """Per-tensor ranges (ai_edge_quantizer QSVs) of `float_model` over the calibration input tuples, recorded by
-    the interpreter's profiler; merged across samples by `_widest` if `widest`, else by the quantizer's default."""
+    the interpreter's profiler; merged across samples as `ranges` says (`RANGE_WORDS`; "int16-widest" keeps both
+    merges, for `int16_widest` to choose from)."""
     from ai_edge_quantizer import calibrator
     from ai_edge_quantizer.calibrator import CalibrationMode
 
     names = input_names(float_model)
     data = [{n: np.asarray(t, dtype=np.float32) for n, t in zip(names, sample)} for sample in calibration]
-    merge = {"qsv_update_func": _widest} if widest else {}
+    merge = {"widest": {"qsv_update_func": _widest}, "average": {},
+             "int16-widest": {"qsv_update_func": _average_and_widest}}[ranges]
     with native_output():
         runner = calibrator.Calibrator(float_model, num_threads=2, mode=CalibrationMode.CALIBRATION_PROFILER_BASED,
                                        **merge)
         runner.calibrate({SIGNATURE: data}, manager)
     return runner.get_model_qsvs()
+
+
+def int16_widest(float_model: bytes, manager, qsvs: dict) -> dict:
+    """The average ranges of `calibrate(..., "int16-widest")`, but the widest for every tensor the recipe makes
+    int16 (found by quantizing once with the averages): 16-bit activations lose nothing worth having to a wider
+    range, 8-bit ones lose resolution."""
+    from ai_edge_quantizer import quantizer
+
+    average = {n: {"min": v["min"], "max": v["max"]} for n, v in qsvs.items()}
+    trial = quantizer.Quantizer(float_model)
+    trial.load_quantization_recipe(manager.get_quantization_recipe())
+    with native_output():
+        # (a copy: the quantizer writes the fixed ranges of LOGISTIC / TANH outputs into the QSVs it is given)
+        int16 = tensor_names(bytes(trial.quantize(copy.deepcopy(average), enable_progress_bar=False,
+                                                  enable_progress_report=False).quantized_model), "int16")
+    return {n: ({"min": v.get("widest_min", v["min"]), "max": v.get("widest_max", v["max"])} if n in int16
+                else average[n]) for n, v in qsvs.items()}
+
+
+def tensor_names(model: bytes, dtype: str) -> set[str]:
+    """The names of `model`'s tensors of type `dtype` (``TYPE_NAMES``' spelling)."""
+    m = schema.Model.GetRootAs(model, 0)
+    return {sg.Tensors(t).Name().decode() for s in range(m.SubgraphsLength()) for sg in [m.Subgraphs(s)]
+            for t in range(sg.TensorsLength()) if TYPE_NAMES[sg.Tensors(t).Type()] == dtype}
 
 
 def _fingerprint(values: np.ndarray) -> tuple:
@@ -148,22 +203,25 @@ def input_names(model: bytes) -> list[str]:
 
 
 def quantize(float_model: bytes, precision: str, calibration: Sequence[Sequence[np.ndarray]] | None = None,
-             float_scopes: Sequence[str] = ()) -> tuple[bytes, dict]:
+             kept_scopes: Sequence[str] = ()) -> tuple[bytes, dict]:
     """(quantized flatbuffer, card "quantization" entry) for `precision`; `calibration` = input tuples in the
-    model's layout, required for the full-integer precisions; ops whose scope is in `float_scopes` stay float."""
+    model's layout, required for the full-integer precisions; ops whose scope is in `kept_scopes` stay out of int8
+    (float, or int16 activations for `INT16_KEPT`)."""
     from ai_edge_quantizer import quantizer
 
     if precision not in QUANTIZED:
         raise ValueError(f"no quantization recipe for precision {precision!r}")
-    manager = _recipe_manager(precision, float_scopes)
+    manager = _recipe_manager(precision, kept_scopes)
     q = quantizer.Quantizer(float_model)
     q.load_quantization_recipe(manager.get_quantization_recipe())
     start = time.perf_counter()
-    qsvs, widest = None, precision in WIDEST_RANGES
+    qsvs, ranges = None, RANGES.get(precision, "average")
     if q.need_calibration:
         if not calibration:
             raise ValueError(f"precision {precision} needs calibration inputs")
-        qsvs = calibrate(float_model, manager, calibration, widest)
+        qsvs = calibrate(float_model, manager, calibration, ranges)
+        if ranges == "int16-widest":
+            qsvs = int16_widest(float_model, manager, qsvs)
     calibration_seconds = time.perf_counter() - start
     # ai_edge_quantizer 0.10 drops enable_progress_bar on its way to the graph transformation, which then draws
     # a bar (and re-warns about the calibration interpreter) whatever is asked.
@@ -174,16 +232,20 @@ def quantize(float_model: bytes, precision: str, calibration: Sequence[Sequence[
         "tool": "ai_edge_quantizer",
         "precision": precision,
         "recipe": result.recipe,
-        "float_op_types": list(FLOAT_OPS.get(precision, ())),
-        "float_scopes": list(FLOAT_SCOPES.get(precision, ())),
+        f"{kept_as(precision)}_op_types": list(KEPT_OPS.get(precision, ())),
+        f"{kept_as(precision)}_scopes": list(KEPT_SCOPES.get(precision, ())),
         "calibration": ({"samples": len(calibration), "mode": "profiler_based",
-                         "range": ("min / max over all samples" if widest
-                                   else "moving average of each sample's min / max (ai_edge_quantizer default)"),
+                         "range": RANGE_WORDS[ranges],
                          "seconds": round(calibration_seconds, 2)} if qsvs is not None else None),
         "op_output_dtypes": op_output_dtypes(model),
         "constant_dtypes": constant_dtypes(model),
     }
     return model, summary
+
+
+def kept_as(precision: str) -> str:
+    """How `precision` keeps an op out of int8, as the card's keys name it."""
+    return "int16" if precision in INT16_KEPT else "float"
 
 
 def constant_dtypes(model: bytes) -> dict[str, int]:
