@@ -9,9 +9,9 @@ catches any real divergence; fp16 programs measured 58-66 dB on full-size recipe
 gates are what the measured per-layer choices reach on full-size sr and bfr with the recipe weights (stop 10 figures,
 README Results), with the margin those measurements showed between simulation and runtime; LiteRT int16x8 is 2 dB
 under the lowest of sr and bfr on both weight families (36.05 dB, bfr trained-like, with each tensor's widest
-calibration range); LiteRT int8-mixed-int16 (no float op) has int8's gate, which it meets by 1.3-1.6 dB on sr and bfr with the recipe
-weights and sr with trained-like ones (bfr trained-like refuses, README).
-Gates are only ever raised when measurements support it.
+calibration range); LiteRT int8-mixed-int16 (no float op) has int8's gate, which it meets by 1.3-1.6 dB on sr and
+bfr with the recipe weights and sr with trained-like ones (bfr trained-like refuses, README).  Gates are only ever
+raised when measurements support it.
 """
 
 from __future__ import annotations

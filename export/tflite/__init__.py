@@ -1,5 +1,6 @@
 """LiteRT (TFLite): ``python -m export.tflite --task T
-[--precision fp32|fp16|dynamic-int8|int8|int16x8|int8-mixed-int16] [--layout nhwc|nchw]`` writes ``elir_<task>_tflite_<precision>.tflite`` with only builtin ops.
+[--precision fp32|fp16|dynamic-int8|int8|int16x8|int8-mixed-int16] [--layout nhwc|nchw]`` writes
+``elir_<task>_tflite_<precision>.tflite`` with only builtin ops.
 
 The baked sampler is converted once to a float flatbuffer with ``litert_torch.convert`` (channels-last I/O by
 default, GroupNorm rewritten so the graph stays NHWC with no TRANSPOSE: `export.tflite.layout`), then quantized on
