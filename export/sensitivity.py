@@ -259,7 +259,7 @@ class Sensitivity:
         else:
             method = (f"every conv with int8 weights (per output channel), and each conv alone with {activations}; "
                       f"layers kept at 16-bit activations (int8 weights), most activation error per {per} first")
-        record = {
+        return {
             "method": (f"per-layer int8 simulation in float PyTorch on {self.samples} calibration crop(s) of "
                        f"{CROP} px: {method}, until the simulation with all others in int8 reaches the target"),
             "kept_as": self.keep,
@@ -281,7 +281,6 @@ class Sensitivity:
                                 f"each output channel on the calibration crops (averaged over its call sites)"
                                 if self.bias_correction else None),
         }
-        return record
 
 
 _ACTIVATION_WORDS = {"none": "", "affine-inputs": "int8 input (affine, per tensor)",
