@@ -31,7 +31,7 @@ import math
 import re
 import time
 from collections import Counter
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
@@ -158,9 +158,16 @@ def int16_widest(float_model: bytes, manager, qsvs: dict) -> dict:
 
 def tensor_names(model: bytes, dtype: str) -> set[str]:
     """The names of `model`'s tensors of type `dtype` (``TYPE_NAMES``' spelling)."""
+    return {tensor.Name().decode() for _, tensor in _tensors(model) if TYPE_NAMES[tensor.Type()] == dtype}
+
+
+def _tensors(model: bytes) -> Iterator[tuple[object, object]]:
+    """(the flatbuffer's root, tensor) for every tensor of every subgraph; the root holds the tensors' buffers."""
     m = schema.Model.GetRootAs(model, 0)
-    return {sg.Tensors(t).Name().decode() for s in range(m.SubgraphsLength()) for sg in [m.Subgraphs(s)]
-            for t in range(sg.TensorsLength()) if TYPE_NAMES[sg.Tensors(t).Type()] == dtype}
+    for s in range(m.SubgraphsLength()):
+        sg = m.Subgraphs(s)
+        for t in range(sg.TensorsLength()):
+            yield m, sg.Tensors(t)
 
 
 def _fingerprint(values: np.ndarray) -> tuple:
@@ -250,12 +257,8 @@ def kept_as(precision: str) -> str:
 
 def constant_dtypes(model: bytes) -> dict[str, int]:
     """Constant (weight) tensors by type."""
-    m = schema.Model.GetRootAs(model, 0)
     counts: Counter[str] = Counter()
-    for s in range(m.SubgraphsLength()):
-        sg = m.Subgraphs(s)
-        for t in range(sg.TensorsLength()):
-            tensor = sg.Tensors(t)
-            if m.Buffers(tensor.Buffer()).DataLength() > 0 or m.Buffers(tensor.Buffer()).Size() > 0:
-                counts[TYPE_NAMES[tensor.Type()]] += 1
+    for m, tensor in _tensors(model):
+        if m.Buffers(tensor.Buffer()).DataLength() > 0 or m.Buffers(tensor.Buffer()).Size() > 0:
+            counts[TYPE_NAMES[tensor.Type()]] += 1
     return dict(counts)
