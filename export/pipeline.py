@@ -485,6 +485,9 @@ def export(target: Target, args: argparse.Namespace, *, config: dict | None = No
                        f"{par['min_psnr_db']:.2f} dB < {par['gate_db']:g} dB (max abs err {par['max_abs_err']:.3g})")
             if job.sensitivity is not None:
                 failure += f"; {job.sensitivity.shortfall(par['min_psnr_db'])}"
+                wider = target.wider_variant(args)
+                if wider and job.sensitivity.weights_db >= job.sensitivity.target_db:  # else its weights fail too
+                    failure += f"; for 16-bit activations try {wider}"
             if args.keep_failed is None:
                 raise GateFailure(f"{failure}; nothing written (--keep-failed DIR keeps it for inspection)")
             destination = Path(args.keep_failed)

@@ -120,6 +120,11 @@ class Target:
         """The quantization scheme the shared sensitivity simulates, or None when nothing is quantized."""
         return None
 
+    def wider_variant(self, args: argparse.Namespace) -> str | None:
+        """The options of this target's variant with 16-bit activations, which the refusal line of an 8-bit
+        activation variant suggests when the weights alone would pass (None: there is none)."""
+        return None
+
     def require_sdk(self) -> None:
         """Import the target's SDK; a missing module is one `MissingSDK` line naming the extra."""
         from elir_mobile.quiet import native_output

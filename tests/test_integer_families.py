@@ -6,6 +6,9 @@ README.)"""
 
 from __future__ import annotations
 
+import json
+import math
+
 import pytest
 
 from elir_mobile.testing import FAMILIES, make_test_weights, tiny_config
@@ -36,8 +39,9 @@ def test_integer_variant_meets_its_gate_or_says_which_layers_could_not_be_quanti
     pytest.importorskip(module, reason=f'needs the {target} exporter: pip install "elir-mobile[{extra}]"')
     config = dict(tiny_config(32), K=1)  # one Euler step at 32 px: every op type at a fraction of the conversion
     weights = make_test_weights(config, seed=0, family=family)
-    out = tmp_path / "out"
-    argv = ["--task", "sr", "--calibration-images", "2", "--out", str(out), "--quiet", *options]
+    out, failed = tmp_path / "out", tmp_path / "failed"
+    argv = ["--task", "sr", "--calibration-images", "2", "--out", str(out), "--keep-failed", str(failed), "--quiet",
+            *options]
     args = cli.parse_args(registry.TARGETS[target], argv)
     try:
         card = pipeline.export(registry.TARGETS[target], args, config=config, checkpoint=weights).card
@@ -46,7 +50,12 @@ def test_integer_variant_meets_its_gate_or_says_which_layers_could_not_be_quanti
         assert "\n" not in message and "cost most" in message
         model = pipeline.load_weights(args, config, weights).model
         assert any(name in message for name in conv_names(model).values())
-        assert not out.exists() or not any(out.iterdir()), "nothing may be written when the gate fails"
+        assert not out.exists() or not any(out.iterdir()), "nothing may be published when the gate fails"
+        # The variant with 16-bit activations is suggested unless the int8 weights alone miss the target too.
+        sensitivity = json.loads(next(failed.glob("*.json")).read_text())["quantization"]["sensitivity"]
+        weights_pass = (sensitivity["simulated_int8_weights_db"] or math.inf) >= sensitivity["target_db"]
+        wider = registry.TARGETS[target].wider_variant(args)
+        assert (wider is not None and f"try {wider}" in message) == (wider is not None and weights_pass)
         return
     assert card["parity"]["passed"] and card["parity"]["min_psnr_db"] >= card["parity"]["gate_db"]
     sensitivity = card["quantization"]["sensitivity"]

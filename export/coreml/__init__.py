@@ -74,6 +74,9 @@ class CoreMLTarget(Target):
     def compression(self, args: argparse.Namespace) -> str | None:
         return None if args.compress == "none" else args.compress
 
+    def wider_variant(self, args: argparse.Namespace) -> str | None:
+        return "--compress int8 (int8 weights, fp16 activations)" if args.compress == "w8a8" else None
+
     def needs_calibration(self, args: argparse.Namespace) -> bool:
         return args.precision == "fp16"  # the fp16 safety check, and compression calibration
 

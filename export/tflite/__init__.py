@@ -72,6 +72,10 @@ class TFLiteTarget(Target):
     def needs_calibration(self, args: argparse.Namespace) -> bool:
         return needs_calibration(args.precision)
 
+    def wider_variant(self, args: argparse.Namespace) -> str | None:
+        return {"int8": "--precision dynamic-int8 (CPU) or int16x8 (NPU)",
+                "int8-mixed-int16": "--precision int16x8 (int16 activations throughout)"}.get(args.precision)
+
     def sensitivity_scheme(self, args: argparse.Namespace) -> SensitivityScheme | None:
         return SCHEMES.get(args.precision)
 
