@@ -62,10 +62,11 @@ _CONVS = (F.conv2d, F.conv_transpose2d)
 # simulating only an affine input had overestimated sr by 6 dB.
 ACTIVATIONS = ("none", "affine-inputs", "affine-io", "symmetric-io")
 # What a layer the sensitivity keeps becomes.  "float": float weights and activations (CPU artifacts, where a float
-# op costs nothing but its MACs).  "int16-activations": its (rounded) int8 weights stay, only its activations leave
-# 8 bits, for NPU artifacts with no float op (Qualcomm's "w8a8 mixed int16"); every weight is then int8 and the
-# choice is made on the activations' error alone (16-bit activations are simulated as float).
-KEEPS = ("float", "int16-activations")
+# op costs nothing but its MACs).  "w8a16": its (rounded) int8 weights stay, only its activations leave 8 bits (int16
+# on LiteRT, Qualcomm's "w8a8 mixed int16"; fp16 on Core ML, the Neural Engine's native precision), for NPU
+# artifacts with every weight in int8 and no float fallback; the choice is then made on the activations' error
+# alone (16-bit activations are simulated as float).
+KEEPS = ("float", "w8a16")
 
 
 def fake_int8_weight(w: torch.Tensor, transposed: bool = False, levels: torch.Tensor | None = None) -> torch.Tensor:
@@ -191,9 +192,9 @@ class Sensitivity:
         return self.kept if self.keep == "float" else []
 
     @property
-    def int16_layers(self) -> list[str]:
+    def w8a16_layers(self) -> list[str]:
         """The convs whose activations the artifact keeps in 16 bits (their weights in int8)."""
-        return self.kept if self.keep == "int16-activations" else []
+        return self.kept if self.keep == "w8a16" else []
 
     def shortfall(self, measured_db: float) -> str:
         """Why an artifact measured below its gate, in one sentence: the float budget ran out (naming the
@@ -270,8 +271,8 @@ class Sensitivity:
             "float_layers": self.float_layers,
             "float_mac_share": round(self.float_mac_share, 4),
             "float_param_share": round(self.float_param_share, 4),
-            "int16_activation_layers": self.int16_layers,
-            "int16_activation_mac_share": round(self._share(self.int16_layers, self.macs), 4),
+            "w8a16_layers": self.w8a16_layers,
+            "w8a16_mac_share": round(self._share(self.w8a16_layers, self.macs), 4),
             "most_sensitive": {n: _round(db) for n, db in worst},
             "weight_rounding": (f"GPTQ (export.rounding): each quantized conv's int8 weights rounded column by column, "
                                 f"errors moved onto the columns not yet rounded, for the second moment of its "
@@ -330,7 +331,7 @@ def measure(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], *, ac
     With `levels` (`rounded_levels`), the simulated int8 weights are those levels instead of rounded to nearest
     (a backend's `replacements` are its quantization of them), and `corrected` puts them in the model.
 
-    With ``keep="int16-activations"`` every conv's weights are int8 in every simulation, a layer's measure is
+    With ``keep="w8a16"`` every conv's weights are int8 in every simulation, a layer's measure is
     what its int8 activations add to that, and the layers chosen keep 16-bit activations instead of going float."""
     if activations not in ACTIVATIONS:
         raise ValueError(f"activations must be one of {ACTIVATIONS}, not {activations!r}")

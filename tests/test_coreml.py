@@ -20,8 +20,9 @@ from elir_mobile.tasks import WEIGHTS_LICENSE  # noqa: E402
 from elir_mobile.testing import make_test_weights, tiny_config  # noqa: E402
 from export import cli, gates, pipeline, registry  # noqa: E402
 from export.card import validate  # noqa: E402
-from export.coreml import MAX_FP16_SHARE  # noqa: E402
-from export.coreml.audit import fp16_safety  # noqa: E402
+from export.coreml import MAX_FP16_ACTIVATION_SHARE, MAX_FP16_SHARE  # noqa: E402
+from export.coreml.audit import activation_ranges, fp16_safety  # noqa: E402
+from export.coreml.compress import WEIGHT_THRESHOLD  # noqa: E402
 from export.coreml.convert import weight_layers  # noqa: E402
 from export.coreml.mil import MILProgram  # noqa: E402
 
@@ -126,8 +127,21 @@ def test_compression_modes(exported, compress, op):
     measured = quant["sensitivity"]
     assert measured["most_sensitive"] and measured["float_param_share"] <= MAX_FP16_SHARE
     assert len(quant["kept_fp16"]) == len(measured["float_layers"])  # every chosen layer found in the program
+    if compress == "w8a8":   # w8a16 where kept: every weight int8, the chosen convs' activations fp16
+        assert measured["kept_as"] == "w8a16" and quant["kept_fp16"] == []
+        assert quant["fp16_activation_convs"] == sorted(measured["w8a16_layers"])
+        assert measured["w8a16_mac_share"] <= MAX_FP16_ACTIVATION_SHARE
+        assert fp16_conv_weights(MILProgram(result.artifact)) == []
     expected_ios = "iOS18" if compress in ("w8a8", "palettize6", "palettize4") else "iOS17"
     assert card["placement"]["details"]["minimum_deployment_target"] == expected_ios
+
+
+def fp16_conv_weights(program: MILProgram) -> list[str]:
+    """The convs whose weight is a plain fp16 constant above coremltools' compression threshold."""
+    made_by = {name: o.type for o in program.ops for name, _, _ in o.outputs}
+    return [o.name for o in program.body if o.type in ("conv", "conv_transpose")
+            and made_by.get(o.inputs["weight"][0][1]) == "const"
+            and program.constants[o.inputs["weight"][0][1]].numel() > WEIGHT_THRESHOLD]
 
 
 def test_compression_shrinks_the_package(exported):
@@ -189,6 +203,21 @@ def test_fp16_safety_reports_headroom():
         fp16_safety(stats, np.array([0.0, np.inf], np.float32))
     with pytest.raises(ElirError, match="b \\(add\\)"):
         fp16_safety({"b": {"op": "add", "rmin": -70000.0, "rmax": 1.0}})
+
+
+def test_activation_ranges_keep_the_widest_for_fp16_and_the_mean_for_int8(exported):
+    program = MILProgram(exported()[0].artifact, emulate_fp16=False)
+    rng = np.random.default_rng(0)
+    batches = [{"image": rng.random((1, 3, 64, 64), dtype=np.float32) * scale} for scale in (0.5, 1.0)]
+    each = [activation_ranges(program, [b]) for b in batches]
+    both = activation_ranges(program, batches)
+    assert len(both) > 10
+    for name, s in both.items():
+        a, b = each[0][name], each[1][name]
+        assert s["rmin"] == min(a["rmin"], b["rmin"]) and s["rmax"] == max(a["rmax"], b["rmax"])
+        assert s["mean_rmin"] == pytest.approx((a["rmin"] + b["rmin"]) / 2, rel=1e-6, abs=1e-9)
+        assert s["mean_rmax"] == pytest.approx((a["rmax"] + b["rmax"]) / 2, rel=1e-6, abs=1e-9)
+    assert any(s["mean_rmax"] < s["rmax"] for s in both.values())
 
 
 @pytest.mark.parametrize("argv,message", [

@@ -90,22 +90,22 @@ def test_a_broken_layer_is_found_and_kept_float(tiny_config, tiny_weights):
     assert result.chosen_db < 200.0 and math.isfinite(result.chosen_db)
 
 
-def test_layers_kept_at_int16_activations_keep_their_int8_weights(model_and_samples):
+def test_layers_kept_at_16bit_activations_keep_their_int8_weights(model_and_samples):
     """For NPU artifacts with no float op (LiteRT int8-mixed-int16): every conv's weights stay int8, the kept layers'
     activations leave 8 bits, so the choice is made between all-int8 and the int8 weights' own error."""
     model, samples = model_and_samples
     plain = sensitivity.measure(model, samples, activations="affine-io", target_db=0.0)
-    probe = sensitivity.measure(model, samples, activations="affine-io", target_db=0.0, keep="int16-activations")
+    probe = sensitivity.measure(model, samples, activations="affine-io", target_db=0.0, keep="w8a16")
     assert probe.all_int8_db == pytest.approx(plain.all_int8_db)      # the same simulation: everything in int8
     assert probe.all_int8_db < probe.weights_db < math.inf
     target = (probe.all_int8_db + probe.weights_db) / 2
     result = sensitivity.measure(model, samples, activations="affine-io", target_db=target, max_float_share=1.0,
-                                 keep="int16-activations")
-    assert result.kept and result.int16_layers == result.kept and result.float_layers == []
+                                 keep="w8a16")
+    assert result.kept and result.w8a16_layers == result.kept and result.float_layers == []
     assert target <= result.chosen_db <= result.weights_db
     card = result.card()
-    assert card["kept_as"] == "int16-activations" and card["float_mac_share"] == 0.0
-    assert card["int16_activation_layers"] == result.kept and card["int16_activation_mac_share"] > 0.0
+    assert card["kept_as"] == "w8a16" and card["float_mac_share"] == 0.0
+    assert card["w8a16_layers"] == result.kept and card["w8a16_mac_share"] > 0.0
     name = next(n for n in result.kept if dict(model.named_modules())[n].bias is not None)
     original, kept = dict(model.named_modules())[name], dict(result.corrected(model).named_modules())[name]
     assert not torch.equal(kept.bias, original.bias)                  # an int8 layer: its bias is corrected
@@ -113,7 +113,7 @@ def test_layers_kept_at_int16_activations_keep_their_int8_weights(model_and_samp
         sensitivity.measure(model, samples, activations="affine-io", target_db=0.0, keep="int4")
 
 
-def test_int16_activations_cannot_rescue_a_broken_int8_weight(tiny_config, tiny_weights):
+def test_16bit_activations_cannot_rescue_a_broken_int8_weight(tiny_config, tiny_weights):
     """The broken first conv above loses its weights to per-channel int8: keeping its activations at 16 bits
     cannot lift that, and the shortfall says the weights are the limit."""
     model = elir_mobile.load_model(config=tiny_config, checkpoint=tiny_weights)
@@ -122,7 +122,7 @@ def test_int16_activations_cannot_rescue_a_broken_int8_weight(tiny_config, tiny_
         conv.weight[:, 2, 0, 0] = 1e4 * conv.weight.abs().amax()
     samples = sensitivity.sample_inputs(model, _images(blue=False))
     result = sensitivity.measure(model, samples, activations="affine-io", target_db=40.0, max_float_share=1.0,
-                                 keep="int16-activations")
+                                 keep="w8a16")
     assert result.weights_db < 40.0 and result.chosen_db <= result.weights_db + 1e-6
     assert "int8 weights alone reach only" in result.shortfall(result.chosen_db)
 

@@ -302,7 +302,7 @@ def test_full_size_sr_conversion(tmp_path, precision):
     assert non_builtin(card["op_audit"]["op_counts"]) == []
     if precision in SCHEMES:  # every conv the measurement kept at int16 activations was found in the flatbuffer
         quantization = card["quantization"]
-        assert quantization["sensitivity"]["int16_activation_mac_share"] <= MAX_FLOAT_MAC_SHARE
-        assert set(quantization.get("int16_convs", {})) == set(quantization["sensitivity"]["int16_activation_layers"])
+        assert quantization["sensitivity"]["w8a16_mac_share"] <= MAX_FLOAT_MAC_SHARE
+        assert set(quantization.get("int16_convs", {})) == set(quantization["sensitivity"]["w8a16_layers"])
         assert min(quantization.get("int16_convs", {}).values(), default=1) >= 1
         assert card["op_audit"]["float_compute_ops"] == {}

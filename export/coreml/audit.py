@@ -84,7 +84,9 @@ def op_placement(program: MILProgram) -> dict:
 
 
 def activation_ranges(program: MILProgram, batches: Sequence[dict[str, np.ndarray]]) -> dict[str, dict]:
-    """Per op output: min / max over `batches` of the program evaluated with fp16 tensors kept in fp32."""
+    """Per op output, of the program evaluated with fp16 tensors kept in fp32: min / max over all `batches`
+    (``rmin`` / ``rmax``, what fp16 must hold) and the mean over the batches of each one's min / max
+    (``mean_rmin`` / ``mean_rmax``, what 8-bit activations are quantized with: `export.coreml.compress`)."""
     if program.emulate_fp16:
         raise ValueError("activation ranges need the program evaluated without fp16 rounding")
     stats: dict[str, dict] = {}
@@ -94,8 +96,10 @@ def activation_ranges(program: MILProgram, batches: Sequence[dict[str, np.ndarra
             if not value.is_floating_point():
                 continue
             lo, hi = float(value.min()), float(value.max())
-            s = stats.setdefault(name, {"op": o.type, "rmin": lo, "rmax": hi})
+            s = stats.setdefault(name, {"op": o.type, "rmin": lo, "rmax": hi, "mean_rmin": 0.0, "mean_rmax": 0.0})
             s["rmin"], s["rmax"] = min(s["rmin"], lo), max(s["rmax"], hi)
+            s["mean_rmin"] += lo / len(batches)
+            s["mean_rmax"] += hi / len(batches)
 
     for inputs in batches:
         program.run(inputs, observer=observe)

@@ -27,19 +27,22 @@ from . import COMPRESSIONS
 from .mil import MILProgram
 
 PALETTE_GROUP_SIZE = 16
+# coremltools compresses a weight with more values than this; smaller ones (ELIR's RGB in / out convs, the U-Net's
+# 1x1 latent projections) stay fp16 constants.
+WEIGHT_THRESHOLD = 2048
 
 
 def weight_config(mode: str, ios: int, skip: Sequence[str] = ()) -> cto.coreml.OptimizationConfig:
     """The coremltools weight-compression config for `mode` (None for the skipped constants)."""
     if mode in ("int8", "w8a8"):
         op = cto.coreml.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_channel",
-                                                weight_threshold=2048)
+                                                weight_threshold=WEIGHT_THRESHOLD)
     elif mode in ("palettize6", "palettize4"):
         nbits = int(mode[-1])
         # Per-grouped-channel LUTs (one per 16 output channels) need iOS18; iOS17 gets one LUT per tensor.
         grouped = dict(granularity="per_grouped_channel", group_size=PALETTE_GROUP_SIZE) if ios >= 18 else {}
         # One k-means worker: coremltools' worker pool forks a process that already runs torch threads.
-        op = cto.coreml.OpPalettizerConfig(nbits=nbits, mode="kmeans", weight_threshold=2048, **grouped)
+        op = cto.coreml.OpPalettizerConfig(nbits=nbits, mode="kmeans", weight_threshold=WEIGHT_THRESHOLD, **grouped)
     else:
         raise ElirError(f"unknown compression {mode!r}; choose one of: {', '.join(COMPRESSIONS)}")
     return cto.coreml.OptimizationConfig(global_config=op, op_name_configs={name: None for name in skip})
@@ -62,7 +65,10 @@ def _concat_groups(program: MILProgram) -> list[list[str]]:
 
 def quantize_activations(mlmodel: ct.models.MLModel, stats: dict[str, dict], program: MILProgram,
                          skip_ops: Sequence[str] = ()) -> ct.models.MLModel:
-    """Insert 8-bit quantize/dequantize pairs with coremltools' passes, from interpreter-measured ranges."""
+    """Insert 8-bit quantize/dequantize pairs with coremltools' passes, from interpreter-measured ranges: each
+    tensor's mean over the calibration inputs of their min / max.  The widest range over 16 inputs is set by the
+    rarest outlier and spends the 8 bits on it: on full-size sr (trained-like weights, 64 convs at fp16
+    activations) the mean ranges measured 33.11 dB against 31.74 dB for the widest."""
     # Private coremltools pieces: the passes `linear_quantize_activations` applies after its Core ML calibration.
     from coremltools.converters.mil.mil.passes.graph_pass import PassOption
     from coremltools.converters.mil.mil.passes.pass_registry import PASS_REGISTRY
@@ -70,7 +76,7 @@ def quantize_activations(mlmodel: ct.models.MLModel, stats: dict[str, dict], pro
     from coremltools.optimize.coreml.experimental._post_training_quantization import (
         _adjust_concat_surrounding_activation_stats)
 
-    ranges = {name: {"rmin": s["rmin"], "rmax": s["rmax"]} for name, s in stats.items()}
+    ranges = {name: {"rmin": s["mean_rmin"], "rmax": s["mean_rmax"]} for name, s in stats.items()}
     _adjust_concat_surrounding_activation_stats(_concat_groups(program), ranges)
     # Adds stay fp16: an 8-bit residual stream caps the whole model (measured for XNNPACK int8, where int8 adds
     # alone held full-size sr at 31.4 dB with every conv in float).

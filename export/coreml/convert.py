@@ -174,12 +174,15 @@ def finish(job, fp: FloatProgram) -> Conversion:
     if args.compress != "none":
         chosen = job.sensitivity
         layer_of, uses = job.scratch["coreml_layers"]
-        keep = sorted(w for w, layer in layer_of.items() if layer in chosen.float_layers)
-        mlmodel = _build(job, fp, saved, keep, [op for w in keep for op in uses.get(w, [])])
+        kept = sorted(w for w, layer in layer_of.items() if layer in chosen.kept)
+        # Kept float: weights and activations fp16.  Kept w8a16 (w8a8): int8 weights, fp16 activations.
+        fp16_weights = kept if chosen.keep == "float" else []
+        mlmodel = _build(job, fp, saved, fp16_weights, [op for w in kept for op in uses.get(w, [])])
         quant = {"method": _METHODS[args.compress] + (_palette_note(fp.ios) if args.compress.startswith("palettize")
                                                       else ""),
-                 "minimum_deployment_target": f"iOS{fp.ios}", "kept_fp16": keep, "sensitivity": chosen.card(),
-                 "calibration_inputs": len(saved.batches)}
+                 "minimum_deployment_target": f"iOS{fp.ios}", "kept_fp16": fp16_weights,
+                 "fp16_activation_convs": sorted(layer_of[w] for w in kept) if chosen.keep == "w8a16" else [],
+                 "sensitivity": chosen.card(), "calibration_inputs": len(saved.batches)}
     _describe(mlmodel, job, fp.ios)
     final = job.workdir / f"{job.stem}.mlpackage"
     mlmodel.save(str(final))
@@ -272,7 +275,8 @@ def _source_version() -> str:
 _METHODS = {"int8": "linear symmetric int8 weights, per output channel",
             "palettize6": "6-bit k-means palettes", "palettize4": "4-bit k-means palettes",
             "w8a8": "int8 weights per output channel + int8 activations (per tensor, symmetric, ranges measured on "
-                    "calibration data with the host interpreter)"}
+                    "calibration data with the host interpreter); the convs the sensitivity chooses keep their int8 "
+                    "weights and fp16 activations (w8a16), adds stay fp16"}
 
 
 def _palette_note(ios: int) -> str:

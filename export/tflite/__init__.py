@@ -35,7 +35,7 @@ SCHEMES = {
     "int16x8": SensitivityScheme("none", 1.0, MAX_FLOAT_MAC_SHARE, rounding=True),
     # int8 for NPUs: the layers int8 keeps float keep int8 weights and 16-bit activations instead.
     "int8-mixed-int16": SensitivityScheme("affine-io", 1.5, MAX_FLOAT_MAC_SHARE, rounding=True,
-                                          keep="int16-activations"),
+                                          keep="w8a16"),
 }
 
 
