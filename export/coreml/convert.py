@@ -176,12 +176,12 @@ def finish(job, fp: FloatProgram) -> Conversion:
         layer_of, uses = job.scratch["coreml_layers"]
         kept = sorted(w for w, layer in layer_of.items() if layer in chosen.kept)
         # Kept float: weights and activations fp16.  Kept w8a16 (w8a8): int8 weights, fp16 activations.
-        fp16_weights = kept if chosen.keep == "float" else []
+        fp16_weights = [w for w in kept if layer_of[w] in chosen.float_layers]
         mlmodel = _build(job, fp, saved, fp16_weights, [op for w in kept for op in uses.get(w, [])])
         quant = {"method": _METHODS[args.compress] + (_palette_note(fp.ios) if args.compress.startswith("palettize")
                                                       else ""),
                  "minimum_deployment_target": f"iOS{fp.ios}", "kept_fp16": fp16_weights,
-                 "fp16_activation_convs": sorted(layer_of[w] for w in kept) if chosen.keep == "w8a16" else [],
+                 "fp16_activation_convs": sorted(layer_of[w] for w in kept if layer_of[w] in chosen.w8a16_layers),
                  "sensitivity": chosen.card(), "calibration_inputs": len(saved.batches)}
     _describe(mlmodel, job, fp.ios)
     final = job.workdir / f"{job.stem}.mlpackage"
