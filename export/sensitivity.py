@@ -91,8 +91,9 @@ def fake_int8_activation(x: torch.Tensor, lo: float, hi: float, symmetric: bool 
 
 class _Simulation(TorchFunctionMode):
     """Inside this mode, convs whose weight belongs to `weights` run with int8 weights (or the backend's own
-    compressed weight from `replacements`) and int8 activations as `activations` says; with `record`, every conv's
-    MACs and the input and output ranges of each of its call sites are collected instead.
+    compressed weight from `replacements`) and int8 activations as `activations` says (those of
+    `activation_layers` instead, where given, whatever their weights); with `record`, every conv's MACs and the
+    input and output ranges of each of its call sites are collected instead.
 
     A call site is the n-th use of a weight within one forward pass (`run`): the U-Net's convs are called once per
     Euler step, and every artifact quantizes each step's activations with ranges of their own."""
@@ -103,7 +104,7 @@ class _Simulation(TorchFunctionMode):
                  activation_layers=None):
         super().__init__()
         self.names, self.weights, self.activations = names, set(weights), activations
-        # The convs among `weights` whose activations are quantized too (None: all of them).
+        # The convs whose activations are quantized (None: those of `weights`).
         self.activation_layers = None if activation_layers is None else set(activation_layers)
         self.ranges, self.record, self.replacements = ranges, record, replacements or {}
         self.corrections, self.levels = corrections, levels or {}
@@ -138,16 +139,17 @@ class _Simulation(TorchFunctionMode):
             entry["error_sum"] = [a + b for a, b in zip(entry["error_sum"], error.sum(dim=(0, 2, 3)).tolist())]
             entry["error_count"] += error.numel() // error.shape[1]
             return out
-        if name not in self.weights:
+        quantized_weight = name in self.weights
+        quantized_io = self.activations != "none" and (quantized_weight if self.activation_layers is None
+                                                       else name in self.activation_layers)
+        if not (quantized_weight or quantized_io):
             return func(*args, **kwargs)
         symmetric = self.activations == "symmetric-io"
-        quantized_io = self.activations != "none" and (self.activation_layers is None
-                                                       or name in self.activation_layers)
         r = self.ranges[name]["sites"][site] if quantized_io else None
         if r is not None:
             x = fake_int8_activation(x, r["lo"], r["hi"], symmetric)
-        out = func(x, self._quantized_weight(name, func, w), *args[2:], **kwargs)
-        if self.corrections is not None:
+        out = func(x, self._quantized_weight(name, func, w) if quantized_weight else w, *args[2:], **kwargs)
+        if self.corrections is not None and quantized_weight:
             out = out - self.corrections[name].reshape(1, -1, 1, 1)
         quantized_output = r is not None and self.activations in ("affine-io", "symmetric-io")
         return fake_int8_activation(out, r["out_lo"], r["out_hi"], symmetric) if quantized_output else out
@@ -325,14 +327,16 @@ def measure(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], *, ac
     `cost` is what a float layer costs the artifact: ``"macs"`` (speed, for int8 compute) or ``"params"`` (size,
     for weight compression).  Layers are never kept float beyond `max_float_share` of it: past that the artifact
     would not be quantized any more, and the caller's parity gate reports the shortfall.  `replacements` (module
-    path -> the backend's own decompressed weight) replaces the simulated int8 weights and limits the candidates
-    to those layers (the ones the backend compresses).  With `bias_correction`, every simulation subtracts each
-    quantized conv's mean weight error from its output, as the artifact made from `Sensitivity.corrected` does.
+    path -> the backend's own decompressed weight, for every conv it compresses) replaces the simulated int8
+    weights; the other convs keep float weights, and with ``keep="float"`` they are no candidates.  With
+    `bias_correction`, every simulation subtracts each quantized conv's mean weight error from its output, as the
+    artifact made from `Sensitivity.corrected` does.
     With `levels` (`rounded_levels`), the simulated int8 weights are those levels instead of rounded to nearest
     (a backend's `replacements` are its quantization of them), and `corrected` puts them in the model.
 
-    With ``keep="w8a16"`` every conv's weights are int8 in every simulation, a layer's measure is
-    what its int8 activations add to that, and the layers chosen keep 16-bit activations instead of going float."""
+    With ``keep="w8a16"`` every conv's weights are int8 (as the backend has them) in every simulation, every conv
+    is a candidate, a layer's measure is what its int8 activations add to that, and the layers chosen keep 16-bit
+    activations instead of going float."""
     if activations not in ACTIVATIONS:
         raise ValueError(f"activations must be one of {ACTIVATIONS}, not {activations!r}")
     if keep not in KEEPS:
@@ -340,21 +344,26 @@ def measure(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], *, ac
     names = conv_names(model)
     levels = levels or {}
     references = [model(*s).clamp(0, 1) for s in samples]
-    key = None if replacements is not None else _fingerprint(model, [*samples, tuple(levels.values())],
-                                                             f"{activations}:{bias_correction}:{keep}")
+    backend = replacements or {}
+    key = _fingerprint(model, [*samples, tuple(levels.values()), tuple(backend.values())],
+                       f"{activations}:{bias_correction}:{keep}:{','.join(backend)}")
     cached = _load_sweep(key)
     record = cached[0] if cached else {}
     if not cached:
         with _Simulation(names, record=record, replacements=replacements, levels=levels) as recording:
             for s in samples:
                 recording.run(model, s)
-    layers = [n for n in record if replacements is None or n in replacements]
-    corrections = {n: [e / max(record[n]["error_count"], 1) for e in record[n]["error_sum"]] for n in layers}
+    # The convs whose weights the backend quantizes (with `replacements`, those it compresses: the others keep
+    # float weights), and the candidates: those, or with w8a16 every conv, whose activations the backend
+    # quantizes whatever its weights (Core ML w8a8 leaves its smallest weights fp16, not their activations).
+    weight_layers = [n for n in record if replacements is None or n in replacements]
+    layers = list(record) if keep == "w8a16" else weight_layers
+    corrections = {n: [e / max(record[n]["error_count"], 1) for e in record[n]["error_sum"]] for n in weight_layers}
     applied = {n: torch.tensor(c) for n, c in corrections.items()} if bias_correction else None
 
     def mse(quantized: Sequence[str]) -> float:
         """The output's error with the `quantized` layers in int8 (their activations only, as `keep` says)."""
-        weights, activation_layers = (quantized, None) if keep == "float" else (layers, quantized)
+        weights, activation_layers = (quantized, None) if keep == "float" else (weight_layers, quantized)
         with _Simulation(names, weights=weights, activations=activations, ranges=record, replacements=replacements,
                          corrections=applied, levels=levels, activation_layers=activation_layers) as simulation:
             return sum(float(torch.mean((simulation.run(model, s).clamp(0, 1) - r) ** 2))
@@ -366,7 +375,7 @@ def measure(model: nn.Module, samples: Sequence[tuple[torch.Tensor, ...]], *, ac
     total = max(sum(weight.values()), 1)
     alone = cached[1] if cached else {n: mse([n]) for n in tqdm(layers, desc="int8 sensitivity", leave=False,
                                                                  disable=None if progress else True)}
-    if key is not None and not cached:
+    if not cached:
         _save_sweep(key, record, alone)
     # What no choice removes (every weight in int8, where kept layers keep theirs), and each layer's own share.
     floor = 0.0 if keep == "float" else mse([])
@@ -411,9 +420,7 @@ def sweep_cache_dir() -> Path:
     return cache_dir() / "sensitivity"
 
 
-def _load_sweep(key: str | None) -> tuple[dict, dict] | None:
-    if key is None:
-        return None
+def _load_sweep(key: str) -> tuple[dict, dict] | None:
     if key not in _SWEEPS:
         try:
             data = json.loads((sweep_cache_dir() / f"{key}.json").read_text())

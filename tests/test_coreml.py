@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 ct = pytest.importorskip("coremltools", reason='coremltools is not installed: pip install "elir-mobile[coreml]"')
 
@@ -263,7 +264,16 @@ def test_weight_constants_map_to_conv_module_paths(one_step):
 
     model = elir_mobile.load_model(config=one_step[0], checkpoint=one_step[1])
     names = ["p_euler_velocity_first_proj_weight_to_fp16", "p_decoder_layers_0_weight_to_fp16",
-             "p_encoder_layers_1_conv_0_weight", "p_inner_coarse_lrm_0_rdb1_conv1_block_0_weight_to_fp16", "mul_weight_0_to_fp16"]
-    mapping = weight_layers(dict.fromkeys(names), model)
-    assert mapping == {names[0]: "velocity.first_proj", names[1]: "decoder.layers.0",
-                       names[2]: "encoder.layers.1.conv.0", names[3]: "coarse.lrm.0.RDB1.conv1.block.0"}
+             "p_encoder_layers_1_conv_0_weight", "p_inner_coarse_lrm_0_rdb1_conv1_block_0_weight_to_fp16"]
+    weights = dict.fromkeys(names)
+    # Rebuilt by the converter with a factor folded in: found by value, with the factor; an unnamed constant that is
+    # no conv's multiple, or one without a value, stays unmapped.
+    conv5 = model.coarse.lrm[0].RDB1.conv5.block[0].weight.detach()
+    weights["mul_weight_0_to_fp16"] = (0.2 * conv5).half()
+    weights["mul_1_weight_0_to_fp16"] = torch.randn_like(conv5)
+    weights["mul_2_weight_0_to_fp16"] = None
+    mapping = weight_layers(weights, model)
+    assert {w: layer for w, (layer, _) in mapping.items()} == {
+        names[0]: "velocity.first_proj", names[1]: "decoder.layers.0", names[2]: "encoder.layers.1.conv.0",
+        names[3]: "coarse.lrm.0.RDB1.conv1.block.0", "mul_weight_0_to_fp16": "coarse.lrm.0.RDB1.conv5.block.0"}
+    assert mapping[names[0]][1] == 1.0 and mapping["mul_weight_0_to_fp16"][1] == pytest.approx(0.2, rel=1e-3)

@@ -113,6 +113,39 @@ def test_layers_kept_at_16bit_activations_keep_their_int8_weights(model_and_samp
         sensitivity.measure(model, samples, activations="affine-io", target_db=0.0, keep="int4")
 
 
+def test_backend_weights_leave_the_others_float_and_key_the_sweep(model_and_samples, monkeypatch, tmp_path):
+    """A backend's own weights (Core ML's, `replacements`) cover the convs it compresses; the others keep float
+    weights.  With ``keep="w8a16"`` those are candidates all the same, since the backend quantizes every conv's
+    activations (a package with them unsimulated read 3-4 dB below the simulation); as weight-only candidates
+    they are not.  The weights are part of the sweep's key: the same ones reuse it, others measure afresh."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(sensitivity, "_SWEEPS", {})
+    model, samples = model_and_samples[0], model_and_samples[1][:1]       # three sweeps: one crop is enough
+    convs = {n: m for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)}
+    uncompressed = next(iter(convs))
+    backend = {n: sensitivity.fake_int8_weight(m.weight.detach()) for n, m in convs.items() if n != uncompressed}
+    weights_only = sensitivity.measure(model, samples, activations="none", target_db=0.0, replacements=backend)
+    assert uncompressed not in weights_only.alone_db and set(weights_only.alone_db) == set(backend)
+    w8a16 = dict(activations="symmetric-io", target_db=0.0, replacements=backend, keep="w8a16")
+    result = sensitivity.measure(model, samples, **w8a16)
+    assert uncompressed in result.alone_db and uncompressed not in result.corrections    # float weight, int8 io
+    assert result.alone_db[uncompressed] < result.weights_db
+    simulations = []
+
+    class Counted(sensitivity._Simulation):
+        def __init__(self, *args, **kwargs):
+            simulations.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(sensitivity, "_Simulation", Counted)
+    monkeypatch.setattr(sensitivity, "_SWEEPS", {})
+    assert sensitivity.measure(model, samples, **w8a16).alone_db == result.alone_db
+    assert len(simulations) == 2                                            # int8 weights alone, all-int8
+    other = {**backend, next(iter(backend)): 0.5 * next(iter(backend.values()))}
+    sensitivity.measure(model, samples, **{**w8a16, "replacements": other})
+    assert len(simulations) > 2 + len(result.alone_db)
+
+
 def test_16bit_activations_cannot_rescue_a_broken_int8_weight(tiny_config, tiny_weights):
     """The broken first conv above loses its weights to per-channel int8: keeping its activations at 16 bits
     cannot lift that, and the shortfall says the weights are the limit."""

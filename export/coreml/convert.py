@@ -143,26 +143,27 @@ def _build(job, fp: FloatProgram, saved: _Float, skip_weights: Sequence[str] = (
 
 def measured_weights(job, fp: FloatProgram) -> dict[str, torch.Tensor]:
     """Compress every weight once and read back coremltools' own decompressed weights, by conv module path, for
-    the shared sensitivity (so palettes are measured as they are, not simulated)."""
+    the shared sensitivity (so palettes are measured as they are, not simulated); the convs it leaves out keep
+    fp16 weights (and w8a8 still quantizes their activations)."""
     saved = _saved_float(job, fp)
     job.log(f"compressing ({job.args.compress}) to measure coremltools' own weights")
     trial, trial_program = save_and_load(_build(job, fp, saved), job.workdir, "trial.mlpackage")
-    # The compressed program's weights, decompressed, under the float program's names, matched by the conv's
-    # output var (kept by every pass; op names are not: w8a8's insertion renames the convs it rebuilds).
+    # Each conv's weight constant in the float program, and its decompressed value in the compressed one, matched by
+    # the conv's output var (kept by every pass; op names are not: w8a8's insertion renames the convs it rebuilds).
     float_weights = {o.outputs[0][0]: o.inputs["weight"][0][1] for o in saved.program.body if _has_const_weight(o)}
-    weights = {float_weights[o.outputs[0][0]]: trial_program.constants[o.inputs["weight"][0][1]]
-               for o in trial_program.body if _has_const_weight(o) and o.outputs[0][0] in float_weights
-               and o.inputs["weight"][0][1] != float_weights[o.outputs[0][0]]}
+    compressed = {float_weights[o.outputs[0][0]]: trial_program.constants[o.inputs["weight"][0][1]]
+                  for o in trial_program.body if _has_const_weight(o) and o.outputs[0][0] in float_weights
+                  and o.inputs["weight"][0][1] != float_weights[o.outputs[0][0]]}
     shutil.rmtree(trial, ignore_errors=True)
     op_names = {o.outputs[0][0]: o.name for o in saved.program.body}
     uses: dict[str, list[str]] = {}
     for out_var, weight in float_weights.items():
         uses.setdefault(weight, []).append(op_names[out_var])
-    layer_of = weight_layers(weights, job.model)
-    job.scratch["coreml_layers"] = layer_of, uses
+    layer_of = weight_layers({w: saved.program.constants[w] for w in uses}, job.converted_model)
+    job.scratch["coreml_layers"] = {w: layer for w, (layer, _) in layer_of.items()}, uses
     params = dict(job.model.named_parameters())
-    return {layer: weights[w].float().reshape(params[f"{layer}.weight"].shape) for w, layer in layer_of.items()
-            if weights[w].numel() == params[f"{layer}.weight"].numel()}
+    return {layer: compressed[w].float().reshape(params[f"{layer}.weight"].shape) / factor
+            for w, (layer, factor) in layer_of.items() if w in compressed}
 
 
 def finish(job, fp: FloatProgram) -> Conversion:
@@ -283,19 +284,42 @@ def _palette_note(ios: int) -> str:
     return f", one LUT per {PALETTE_GROUP_SIZE} output channels" if ios >= 18 else ", one LUT per tensor"
 
 
-def weight_layers(weights: dict, model: nn.Module) -> dict[str, str]:
-    """MIL weight constant -> the conv's module path.  torch.export names a parameter ``p_<path with _>_weight``,
-    lower-cased (with ``euler_`` before the U-Net's, and a ``_to_fp16`` cast suffix in fp16 programs).  Weights the
-    converter rebuilt (a constant factor folded in, e.g. ``mul_weight_0``) stay unnamed: compressed, not measured."""
-    paths = {name.replace(".", "_").lower(): name for name, m in model.named_modules()
+def weight_layers(weights: dict[str, torch.Tensor | None], model: nn.Module) -> dict[str, tuple[str, float]]:
+    """MIL weight constant -> (the conv's module path, the factor the converter folded into it).
+
+    torch.export names a parameter ``p_<path with _>_weight``, lower-cased (with ``euler_`` before the U-Net's, and
+    a ``_to_fp16`` cast suffix in fp16 programs): factor 1.  A weight the converter rebuilt by folding a constant
+    factor into it (``mul_weight_0``: RRDB's 0.2 residual scale, the Euler step's dt) is matched by value, as the one
+    conv weight of its shape it is a multiple of."""
+    convs = {name: m.weight.detach() for name, m in model.named_modules()
              if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))}
+    paths = {name.replace(".", "_").lower(): name for name in convs}
     found = {}
     for w in weights:
         stem = w.lower().removesuffix("_to_fp16").removesuffix("_weight")
         match = [p for key, p in paths.items() if stem == f"p_{key}" or stem.endswith(f"_{key}")]
         if len(match) == 1:
-            found[w] = match[0]
+            found[w] = (match[0], 1.0)
+    named = {layer for layer, _ in found.values()}
+    for w, value in weights.items():
+        if w in found or value is None:
+            continue
+        value = value.float().flatten()
+        multiples = []
+        for layer, weight in convs.items():
+            weight = weight.flatten()
+            if layer in named or weight.numel() != value.numel() or not weight.any():
+                continue
+            factor = float(value @ weight / (weight @ weight))
+            if float((value - factor * weight).norm()) <= _FOLDED_TOLERANCE * float(value.norm()):
+                multiples.append((layer, factor))
+        if len(multiples) == 1:
+            found[w] = multiples[0]
     return found
+
+
+# A rebuilt weight is its conv's weight times the folded factor, up to fp16 rounding (a relative error of 5e-4).
+_FOLDED_TOLERANCE = 1e-2
 
 
 def _has_const_weight(o) -> bool:
