@@ -3,6 +3,9 @@ methods, op placement, BundledProgram self-check, other delegates' lowering and 
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -102,6 +105,44 @@ def test_stage_methods_compose_to_forward_and_share_the_weights(noise_input_pte,
     model = elir_mobile.load_model(config=cfg, checkpoint=sd)
     convs, unet = _conv_bytes(model), _conv_bytes(model.velocity)
     assert card["artifact"]["size_bytes"] < convs + unet / 2, (card["artifact"]["size_bytes"], convs, unet)
+
+
+def _xnnpack_nodes(lowered) -> list[tuple[str, int]]:
+    """(node type, flags) of every node in a lowered module's XNNPACK graph, read back from its flatbuffer."""
+    import json
+
+    from executorch.backends.xnnpack.serialization.xnnpack_graph_serialize import XNNHeader, _get_schema_bytes
+    from executorch.exir._serialize._flatbuffer import _flatc_decompile
+
+    blob = lowered.processed_bytes
+    header = XNNHeader.from_bytes(blob[:XNNHeader.EXPECTED_LENGTH])
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / "schema.fbs").write_bytes(_get_schema_bytes())
+        (Path(d) / "graph.bin").write_bytes(blob[header.flatbuffer_offset:][:header.flatbuffer_size])
+        _flatc_decompile(d, f"{d}/schema.fbs", f"{d}/graph.bin", ["--raw-binary"])
+        graph = json.loads((Path(d) / "graph.json").read_text())
+    return [(n["xnode_union_type"], n["xnode_union"].get("flags", 0)) for n in graph["xnodes"]]
+
+
+def test_xnnpack_convs_build_their_indirection_buffers_in_the_shared_workspace(tmp_path):
+    """Every conv and depthwise conv node carries XNNPACK's transient-indirection flag (full-size bfr: 300 MB less
+    peak memory), the transposed conv (no such buffer) does not, and the runtime runs it to eager's output."""
+    from executorch.backends.xnnpack.utils.xnnpack_constants import XNN_FLAG_TRANSIENT_INDIRECTION_BUFFER
+    from executorch.exir import to_edge_transform_and_lower
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.Conv2d(8, 8, 3, padding=1, groups=8),
+                                torch.nn.ConvTranspose2d(8, 4, 2, 2)).eval()
+    x = torch.rand(1, 3, 16, 16)
+    edge = to_edge_transform_and_lower(torch.export.export(model, (x,)),
+                                       partitioner=lowering.make_partitioners("xnnpack"))
+    nodes = _xnnpack_nodes(edge.exported_program().graph_module.lowered_module_0)
+    flags = {t: f for t, f in nodes if "Conv" in t}
+    assert flags == {"XNNConv2d": XNN_FLAG_TRANSIENT_INDIRECTION_BUFFER,
+                     "XNNDepthwiseConv2d": XNN_FLAG_TRANSIENT_INDIRECTION_BUFFER, "XNNConvTranspose2d": 0}
+    artifact = tmp_path / "convs.pte"
+    artifact.write_bytes(edge.to_executorch().buffer)
+    with torch.no_grad():
+        np.testing.assert_allclose(run_pte(artifact, [x.numpy()]), model(x).numpy(), atol=1e-5)
 
 
 def _conv_bytes(module: torch.nn.Module) -> int:

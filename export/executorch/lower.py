@@ -23,6 +23,7 @@ from ..macs import node_macs, op_name
 from ..pipeline import NHWCAdapter
 from ..target import Conversion, GateFailure
 from . import DELEGATES, require_qnn_sdk
+from .indirection import share_indirection_buffers
 from .stages import Decode, Encode, Step
 
 # What a lowered program may leave outside the delegate without cost: graph plumbing, not compute.
@@ -35,6 +36,7 @@ def make_partitioners(backend: str) -> list:
         if backend == "xnnpack":
             from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
 
+            share_indirection_buffers()
             return [XnnpackPartitioner()]
         if backend == "coreml":
             import coremltools as ct
