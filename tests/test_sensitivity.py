@@ -20,6 +20,19 @@ def _images(blue: bool = True) -> list[torch.Tensor]:
     return images
 
 
+def _count_simulations(monkeypatch) -> list[int]:
+    """A list that gets one entry per `_Simulation` the sensitivity opens from here on (a forward pass each)."""
+    simulations = []
+
+    class Counted(sensitivity._Simulation):
+        def __init__(self, *args, **kwargs):
+            simulations.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(sensitivity, "_Simulation", Counted)
+    return simulations
+
+
 @pytest.fixture(scope="module")
 def model_and_samples(tiny_config, tiny_weights):
     """The fixture architecture on 32 px crops: every conv measured at the smallest cost."""
@@ -130,14 +143,7 @@ def test_backend_weights_leave_the_others_float_and_key_the_sweep(model_and_samp
     result = sensitivity.measure(model, samples, **w8a16)
     assert uncompressed in result.alone_db and uncompressed not in result.corrections    # float weight, int8 io
     assert result.alone_db[uncompressed] < result.weights_db
-    simulations = []
-
-    class Counted(sensitivity._Simulation):
-        def __init__(self, *args, **kwargs):
-            simulations.append(1)
-            super().__init__(*args, **kwargs)
-
-    monkeypatch.setattr(sensitivity, "_Simulation", Counted)
+    simulations = _count_simulations(monkeypatch)
     monkeypatch.setattr(sensitivity, "_SWEEPS", {})
     assert sensitivity.measure(model, samples, **w8a16).alone_db == result.alone_db
     assert len(simulations) == 2                                            # int8 weights alone, all-int8
@@ -166,14 +172,7 @@ def test_a_repeated_sweep_is_reused_only_for_the_same_model_and_samples(tiny_con
     model = elir_mobile.load_model(config=tiny_config, checkpoint=tiny_weights)
     samples = sensitivity.sample_inputs(model, _images())
     first = sensitivity.measure(model, samples, activations="none", target_db=0.0)
-    simulations = []
-
-    class Counted(sensitivity._Simulation):
-        def __init__(self, *args, **kwargs):
-            simulations.append(1)
-            super().__init__(*args, **kwargs)
-
-    monkeypatch.setattr(sensitivity, "_Simulation", Counted)
+    simulations = _count_simulations(monkeypatch)
     again = sensitivity.measure(model, samples, activations="none", target_db=0.0)
     assert again.alone_db == first.alone_db and len(simulations) == 1      # only the all-int8 simulation ran
     with torch.no_grad():
@@ -194,14 +193,7 @@ def test_a_sweep_is_reused_from_disk_by_a_new_process(tiny_config, tiny_weights,
     files = list(sensitivity.sweep_cache_dir().glob("*.json"))
     assert len(files) == 1 and not list(sensitivity.sweep_cache_dir().glob("*.tmp"))
     monkeypatch.setattr(sensitivity, "_SWEEPS", {})                       # what a new process starts with
-    simulations = []
-
-    class Counted(sensitivity._Simulation):
-        def __init__(self, *args, **kwargs):
-            simulations.append(1)
-            super().__init__(*args, **kwargs)
-
-    monkeypatch.setattr(sensitivity, "_Simulation", Counted)
+    simulations = _count_simulations(monkeypatch)
     again = sensitivity.measure(model, samples, activations="affine-inputs", target_db=0.0)
     assert again.alone_db == first.alone_db and len(simulations) == 1      # only the all-int8 simulation ran
     files[0].write_text("{not json")
