@@ -100,6 +100,7 @@ def test_elir_bench_runs_with_parity_and_a_valid_record(build_dir, tiny_pte, tmp
         card["artifact"]["file"], card["artifact"]["sha256"], card["task"], card["artifact"]["precision"],
         card["artifact"]["backend"])
     assert record["runtime"]["threads"] == 2
+    assert record["runtime"]["options"] == {"weight_cache_enabled": True}  # on unless --weight-cache off
     assert record["timing"]["warm"]["n"] == 5 and len(record["timing"]["samples_ms"]) == 5
     assert record["parity"]["gate_db"] == card["parity"]["gate_db"] == 80.0
     assert record["parity"]["psnr_db"] >= 80.0 and record["parity"]["passed"] is True
@@ -122,6 +123,15 @@ def test_elir_bench_parity_failure_exits_1_with_a_record(build_dir, tiny_pte, tm
     assert validation_errors(record) == [] and record["parity"]["passed"] is False
 
 
+def test_elir_bench_without_the_weight_cache_computes_the_same_and_says_so(build_dir, tiny_pte, tmp_path):
+    out = tmp_path / "result.json"
+    proc = run_bench(build_dir, tiny_pte, out, "--warmup", "0", "--runs", "1", "--weight-cache", "off")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    record = json.loads(out.read_text())
+    assert validation_errors(record) == [] and record["runtime"]["options"] == {"weight_cache_enabled": False}
+    assert record["parity"]["psnr_db"] >= 80.0
+
+
 def test_elir_bench_detects_wrong_expected_output(build_dir, tiny_pte, tmp_path):
     """Parity is real: corrupt the expected vector and the runner must fail the gate."""
     import numpy as np
@@ -138,7 +148,8 @@ def test_elir_bench_detects_wrong_expected_output(build_dir, tiny_pte, tmp_path)
     assert json.loads(out.read_text())["parity"]["psnr_db"] < 40
 
 
-@pytest.mark.parametrize("case", ["wrong_model", "missing_vector", "bad_runs", "unknown_flag", "bad_card"])
+@pytest.mark.parametrize("case", ["wrong_model", "missing_vector", "bad_runs", "unknown_flag", "bad_card",
+                                  "bad_weight_cache"])
 def test_elir_bench_bad_input_is_one_line_exit_2_nothing_written(build_dir, tiny_pte, tmp_path, case):
     work = tmp_path / "copy"
     shutil.copytree(tiny_pte.parent, work)
@@ -154,6 +165,8 @@ def test_elir_bench_bad_input_is_one_line_exit_2_nothing_written(build_dir, tiny
         extra = ["--runs", "0"]
     elif case == "unknown_flag":
         extra = ["--iterations", "3"]
+    elif case == "bad_weight_cache":
+        extra = ["--weight-cache", "yes"]
     elif case == "bad_card":  # not *.json: the session's card check validates every *.json it finds
         del card["artifact"]["precision"]
         card_path = work / "bad.card"
@@ -163,5 +176,6 @@ def test_elir_bench_bad_input_is_one_line_exit_2_nothing_written(build_dir, tiny
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, proc.stderr
     assert {"wrong_model": "does not match", "missing_vector": "not found", "bad_runs": "--runs",
-            "unknown_flag": "unknown option", "bad_card": "artifact.precision is missing"}[case] in errors[0]
+            "unknown_flag": "unknown option", "bad_card": "artifact.precision is missing",
+            "bad_weight_cache": "--weight-cache must be on or off"}[case] in errors[0]
     assert not out.exists() and not Path(str(out) + ".tmp").exists()

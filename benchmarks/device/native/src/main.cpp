@@ -1,6 +1,7 @@
 // elir_bench: times an ELIR ExecuTorch program and checks it against its model card's reference vectors.
 //
-//   elir_bench --model X.pte --card X.json [--warmup 10] [--runs 50] [--threads N] --out result.json
+//   elir_bench --model X.pte --card X.json [--warmup 10] [--runs 50] [--threads N] [--weight-cache on|off]
+//              --out result.json
 //
 // Load (Module + load_method, so method init is not in the first run) and the first run are timed on their
 // own, then `warmup` untimed runs, then `runs` timed runs.  Parity is the worse of the first and the last
@@ -10,6 +11,7 @@
 #include <executorch/extension/module/module.h>
 #include <executorch/extension/tensor/tensor.h>
 #include <executorch/runtime/backend/interface.h>
+#include <executorch/runtime/backend/options.h>
 
 #include <algorithm>
 #include <chrono>
@@ -42,6 +44,7 @@ namespace {
 struct Args {
   std::string model, card, out;
   int warmup = 10, runs = 50, threads = 0;
+  bool weight_cache = true;
   bool has_gate = false;
   double gate_db = 0;
 };
@@ -52,8 +55,10 @@ struct UsageError : std::runtime_error {
 
 const char* kUsage =
     "usage: elir_bench --model X.pte --card X.json --out result.json [--warmup 10] [--runs 50] [--threads N]\n"
-    "                  [--gate-db DB]\n"
-    "  --threads 0 (default) keeps the runtime's own choice; --gate-db overrides the card's parity gate\n";
+    "                  [--weight-cache on|off] [--gate-db DB]\n"
+    "  --threads 0 (default) keeps the runtime's own choice; --gate-db overrides the card's parity gate\n"
+    "  --weight-cache on (default) packs each XNNPACK weight once however many ops share it, as ExecuTorch's\n"
+    "    Android and iOS builds do; off packs it once per op, as the pip wheel's default does\n";
 
 int parse_int(const std::string& flag, const std::string& v, int lo) {
   char* end = nullptr;
@@ -79,6 +84,10 @@ Args parse_args(int argc, char** argv) {
     else if (flag == "--warmup") a.warmup = parse_int(flag, v, 0);
     else if (flag == "--runs") a.runs = parse_int(flag, v, 1);
     else if (flag == "--threads") a.threads = parse_int(flag, v, 0);
+    else if (flag == "--weight-cache") {
+      if (v != "on" && v != "off") throw UsageError("--weight-cache must be on or off, got '" + v + "'");
+      a.weight_cache = v == "on";
+    }
     else if (flag == "--gate-db") {
       char* end = nullptr;
       a.gate_db = std::strtod(v.c_str(), &end);
@@ -147,6 +156,18 @@ void write_atomic(const std::string& path, const std::string& text) {
   }
 }
 
+// XNNPACK's weights cache: the K Euler steps' convs share each U-Net weight, and without the cache every op packs
+// its own copy (full-size bfr: the U-Net's 113 MB five times).  ExecuTorch's Android and iOS build presets turn it
+// on at build time; the pip wheel leaves it off, so the harness sets it either way and records which.
+void set_weight_cache(bool enabled, elir::RunResult& run) {
+  executorch::runtime::BackendOptions<1> options;
+  options.set_option("weight_cache_enabled", enabled);
+  if (auto e = executorch::runtime::set_option("XnnpackBackend", options.view()); e != executorch::runtime::Error::Ok)
+    throw std::runtime_error("this ExecuTorch build cannot set XNNPACK's weight_cache_enabled (ExecuTorch error " +
+                             hex_error(e) + "); run with --weight-cache off");
+  run.runtime_options["weight_cache_enabled"] = enabled;
+}
+
 int bench(const Args& args) {
   const elir::Card card = elir::read_card(args.card);
   if (card.format != "pte") throw std::runtime_error(card.card_file + " describes a ." + card.format + ", not a .pte");
@@ -182,6 +203,7 @@ int bench(const Args& args) {
       throw std::runtime_error("could not resize the thread pool to " + std::to_string(args.threads));
   }
   run.threads = static_cast<int>(elir::current_threads());
+  if (card.backend == "xnnpack") set_weight_cache(args.weight_cache, run);
 
   run.thermal_before = elir::thermal_reading();
 

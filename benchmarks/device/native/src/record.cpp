@@ -58,6 +58,7 @@ ordered_json make_record(const Card& card, const DeviceInfo& device, const RunRe
        {{"psnr_db", run.psnr_db}, {"max_abs_err", run.max_abs_err}, {"gate_db", run.gate_db},
         {"passed", run.psnr_db >= run.gate_db}}},
   };
+  if (!run.runtime_options.empty()) r["runtime"]["options"] = run.runtime_options;
   if (!run.notes.empty()) r["notes"] = run.notes;
   return r;
 }

@@ -2,6 +2,7 @@
 // the ExecuTorch code so the unit tests can check it without a model.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,6 +20,7 @@ constexpr const char* kHarnessVersion = "0.1.0";
 struct RunResult {
   std::string runtime_version;
   int threads = 0;  // actually used
+  std::map<std::string, bool> runtime_options;  // the delegate options the harness set
   std::string accelerator_requested, accelerator_used;
   std::optional<bool> fallback_occurred;
   std::string fallback_detail;
