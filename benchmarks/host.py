@@ -194,6 +194,17 @@ def child_rss(argv: list[str], spec: str) -> dict | None:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def machine_notes(cpu: dict, formats: list[str]) -> list[str]:
+    """What a reader of this machine's table must know to compare its rows.  ExecuTorch 1.5.1's Linux wheel (GCC
+    13.3.1) keeps an accumulator of XNNPACK's AVX2 conv kernels on the stack, where LiteRT's clang build does not;
+    with AVX-512 other kernels run (README, "ExecuTorch on an AVX2-only CPU")."""
+    if "pte" in formats and "avx2" in cpu["isa"] and "avx512f" not in cpu["isa"]:
+        return ["without AVX-512, ExecuTorch's pip wheel runs XNNPACK's conv kernels about 2x slower than LiteRT's "
+                "build of the same kernels (a register spill by the wheel's compiler; README, \"ExecuTorch on an "
+                "AVX2-only CPU\"): the .pte rows do not show what a clang build of ExecuTorch, as on phones, runs"]
+    return []
+
+
 def benchmark(args: argparse.Namespace, argv: list[str]) -> dict:
     torch.set_num_threads(args.threads)
     from export.pipeline import count_macs
@@ -255,6 +266,7 @@ def benchmark(args: argparse.Namespace, argv: list[str]) -> dict:
             "whole_photo": whole_photo,
             "image_size": baked.image_size, "macs": macs, "roof": roof, "roof_missing": roof_missing, "rows": results,
             "stages_ms": stages, "skipped": skipped, "torch": torch.__version__,
+            "notes": machine_notes(cpu_info(), [row["artifact"].card["artifact"]["format"] for row in rows[1:]]),
             "machine": {"cpu": cpu_info(), "cpu_threads_available": torch.get_num_threads()}}
 
 
@@ -283,6 +295,7 @@ def to_markdown(report: dict) -> str:
         lines += ["", "Whole photo (float PyTorch, benchmarks.faces):", "", whole_photo_table(report["whole_photo"])]
     for s in report["skipped"]:
         lines.append(f"\nNot timed: {s['artifact']}: {s['reason']}.")
+    lines += [f"\nNote: {note}." for note in report["notes"]]
     return "\n".join(lines) + "\n"
 
 

@@ -118,6 +118,14 @@ def test_quality_compares_an_artifact_with_the_noise_it_was_exported_with(tmp_pa
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss carries over exec on Linux")
+def test_an_avx2_only_table_with_a_pte_says_the_wheel_kernels_are_slow():
+    avx2 = {"isa": ["avx2", "fma"]}
+    assert host.machine_notes(avx2, ["pte", "tflite"])[0].startswith("without AVX-512, ExecuTorch's pip wheel")
+    assert host.machine_notes(avx2, ["tflite"]) == []
+    assert host.machine_notes({"isa": ["avx2", "fma", "avx512f", "avx512_vnni"]}, ["pte"]) == []
+    assert host.machine_notes({"isa": ["asimd", "asimddp"]}, ["pte"]) == []
+
+
 def test_probe_reports_its_own_peak_memory_not_its_parents():
     """A probe is a child of the (large) benchmark process; its peak must be its own."""
     ballast = np.ones(64 << 20)  # 512 MB, touched, in this process
