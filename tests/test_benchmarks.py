@@ -117,7 +117,6 @@ def test_quality_compares_an_artifact_with_the_noise_it_was_exported_with(tmp_pa
     assert vs_float > 80, vs_float
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss carries over exec on Linux")
 def test_an_avx2_only_table_with_a_pte_says_the_wheel_kernels_are_slow():
     avx2 = {"isa": ["avx2", "fma"]}
     assert host.machine_notes(avx2, ["pte", "tflite"])[0].startswith("without AVX-512, ExecuTorch's pip wheel")
@@ -126,6 +125,7 @@ def test_an_avx2_only_table_with_a_pte_says_the_wheel_kernels_are_slow():
     assert host.machine_notes({"isa": ["asimd", "asimddp"]}, ["pte"]) == []
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss carries over exec on Linux")
 def test_probe_reports_its_own_peak_memory_not_its_parents():
     """A probe is a child of the (large) benchmark process; its peak must be its own."""
     ballast = np.ones(64 << 20)  # 512 MB, touched, in this process
