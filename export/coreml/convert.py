@@ -54,13 +54,15 @@ class FloatProgram:
 def capture(module: nn.Module, example_inputs: tuple[torch.Tensor, ...], log: Callable[[str], None]):
     """The module as coremltools' converter input.
 
-    `torch.export` (strict) is preferred: the baked sampler is a static graph (no RNG, no loop state), the
-    exported program keeps the U-Net's weights as single parameters shared by all K steps (so they become one
-    MIL constant each), and it is the frontend coremltools develops going forward.  A module that torch.export
-    rejects is traced instead (TorchScript), which coremltools still converts.
+    `torch.export` is preferred: the baked sampler is a static graph (no RNG, no loop state), the exported program
+    keeps the U-Net's weights as single parameters shared by all K steps (so they become one MIL constant each), and
+    it is the frontend coremltools develops going forward.  Its default non-strict mode, as for ExecuTorch: strict
+    mode's Dynamo trace took 18 of full-size sr's 58 s conversion and gave the same package (same weight file, same
+    ops, same parity).  A module that torch.export rejects is traced instead (TorchScript), which coremltools still
+    converts.
     """
     try:
-        return torch.export.export(module, example_inputs, strict=True).run_decompositions({}), "torch.export"
+        return torch.export.export(module, example_inputs).run_decompositions({}), "torch.export"
     except Exception as e:  # noqa: BLE001 - any capture failure falls back to the older, laxer frontend
         log(f"torch.export failed ({type(e).__name__}: {e}); converting a traced module")
         with torch.no_grad():
