@@ -63,12 +63,16 @@ def _concat_groups(program: MILProgram) -> list[list[str]]:
     return groups
 
 
-def quantize_activations(mlmodel: ct.models.MLModel, stats: dict[str, dict], program: MILProgram,
-                         skip_ops: Sequence[str] = ()) -> ct.models.MLModel:
+def w8a8(mlmodel: ct.models.MLModel, stats: dict[str, dict], program: MILProgram, ios: int,
+         skip_ops: Sequence[str] = (), skip_weights: Sequence[str] = ()) -> ct.models.MLModel:
     """Insert 8-bit quantize/dequantize pairs with coremltools' passes, from interpreter-measured ranges: each
     tensor's mean over the calibration inputs of their min / max.  The widest range over 16 inputs is set by the
     rarest outlier and spends the 8 bits on it: on full-size sr (trained-like weights, 64 convs at fp16
-    activations) the mean ranges measured 33.11 dB against 31.74 dB for the widest."""
+    activations) the mean ranges measured 33.11 dB against 31.74 dB for the widest.
+
+    The weights' int8 pass (what `compress_weights` applies) runs in the same pass list: each pass list ends in a
+    conversion through coremltools' whole MIL pipeline, which took as long as the rest of a fixture-size w8a8
+    export's conversion."""
     # Private coremltools pieces: the passes `linear_quantize_activations` applies after its Core ML calibration.
     from coremltools.converters.mil.mil.passes.graph_pass import PassOption
     from coremltools.converters.mil.mil.passes.pass_registry import PASS_REGISTRY
@@ -90,6 +94,9 @@ def quantize_activations(mlmodel: ct.models.MLModel, stats: dict[str, dict], pro
         p.set_options([PassOption("config", config), PassOption("activation_stats", ranges)])
         passes.append(p)
     passes.append(PASS_REGISTRY["common::dequantize_quantize_pair_elimination"])
+    weights = PASS_REGISTRY["compression::linear_quantize_weights"]
+    weights.set_options([PassOption("config", weight_config("w8a8", ios, skip_weights))])
+    passes.append(weights)
     from coremltools.converters.mil._deployment_compatibility import AvailableTarget
 
     return _apply_graph_pass(mlmodel, passes, spec_version=AvailableTarget.iOS18, skip_model_load=True)

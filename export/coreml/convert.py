@@ -20,7 +20,7 @@ from elir_mobile.tasks import WEIGHTS_LICENSE
 from ..target import Conversion
 from . import deployment_target
 from .audit import activation_ranges, fp16_safety, op_audit, op_placement
-from .compress import PALETTE_GROUP_SIZE, compress_weights, quantize_activations, save_and_load
+from .compress import PALETTE_GROUP_SIZE, compress_weights, save_and_load, w8a8
 from .mil import MILProgram
 
 INPUT_NAMES = ("image", "noise")
@@ -136,11 +136,9 @@ def _saved_float(job, fp: FloatProgram) -> _Float:
 
 def _build(job, fp: FloatProgram, saved: _Float, skip_weights: Sequence[str] = (), skip_ops: Sequence[str] = ()):
     """The compressed model, `skip_weights` (MIL weight constants) and `skip_ops` (w8a8) left fp16."""
-    mode = job.args.compress
-    model = fp.mlmodel
-    if mode == "w8a8":
-        model = quantize_activations(model, saved.stats, saved.program, skip_ops)
-    return compress_weights(model, mode, fp.ios, skip_weights)
+    if job.args.compress == "w8a8":
+        return w8a8(fp.mlmodel, saved.stats, saved.program, fp.ios, skip_ops, skip_weights)
+    return compress_weights(fp.mlmodel, job.args.compress, fp.ios, skip_weights)
 
 
 def measured_weights(job, fp: FloatProgram) -> dict[str, torch.Tensor]:
@@ -149,9 +147,12 @@ def measured_weights(job, fp: FloatProgram) -> dict[str, torch.Tensor]:
     fp16 weights (and w8a8 still quantizes their activations)."""
     saved = _saved_float(job, fp)
     job.log(f"compressing ({job.args.compress}) to measure coremltools' own weights")
-    trial, trial_program = save_and_load(_build(job, fp, saved), job.workdir, "trial.mlpackage")
+    # Weights only: w8a8's activation quantize/dequantize pairs leave the weights as they are, and inserting them
+    # costs one more pass over the whole program.
+    trial = compress_weights(fp.mlmodel, job.args.compress, fp.ios)
+    trial, trial_program = save_and_load(trial, job.workdir, "trial.mlpackage")
     # Each conv's weight constant in the float program, and its decompressed value in the compressed one, matched by
-    # the conv's output var (kept by every pass; op names are not: w8a8's insertion renames the convs it rebuilds).
+    # the conv's output var (kept by every pass; op names need not be).
     float_weights = {o.outputs[0][0]: o.inputs["weight"][0][1] for o in saved.program.body if _has_const_weight(o)}
     compressed = {float_weights[o.outputs[0][0]]: trial_program.constants[o.inputs["weight"][0][1]]
                   for o in trial_program.body if _has_const_weight(o) and o.outputs[0][0] in float_weights
