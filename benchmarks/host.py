@@ -262,12 +262,13 @@ def benchmark(args: argparse.Namespace, argv: list[str]) -> dict:
 
         whole_photo = whole_photo_row(model, get_task(args.task), threads=args.threads,
                                       runs=max(1, args.runs // 3), seed=args.seed)
+    cpu = cpu_info()
     return {"task": args.task, "threads": args.threads, "runs": args.runs, "warmup": args.warmup,
             "whole_photo": whole_photo,
             "image_size": baked.image_size, "macs": macs, "roof": roof, "roof_missing": roof_missing, "rows": results,
             "stages_ms": stages, "skipped": skipped, "torch": torch.__version__,
-            "notes": machine_notes(cpu_info(), [row["artifact"].card["artifact"]["format"] for row in rows[1:]]),
-            "machine": {"cpu": cpu_info(), "cpu_threads_available": torch.get_num_threads()}}
+            "notes": machine_notes(cpu, [row["artifact"].card["artifact"]["format"] for row in rows[1:]]),
+            "machine": {"cpu": cpu, "cpu_threads_available": torch.get_num_threads()}}
 
 
 def to_markdown(report: dict) -> str:
