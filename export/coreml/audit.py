@@ -83,6 +83,13 @@ def op_placement(program: MILProgram) -> dict:
             "delegated_to": "Apple Neural Engine (expected; placement is decided by Core ML at load time)"}
 
 
+def _extrema(t: torch.Tensor) -> tuple[float, float]:
+    """Min and max in one pass over `t` in its memory order: torch reduces a channels-last tensor (the
+    interpreter's conv outputs) strided, 40x slower."""
+    lo, hi = torch.aminmax(t.permute(sorted(range(t.dim()), key=lambda d: -t.stride(d))))
+    return float(lo), float(hi)
+
+
 def activation_ranges(program: MILProgram, batches: Sequence[dict[str, np.ndarray]]) -> dict[str, dict]:
     """Per op output, of the program evaluated with fp16 tensors kept in fp32: min / max over all `batches`
     (``rmin`` / ``rmax``, what fp16 must hold) and the mean over the batches of each one's min / max
@@ -95,7 +102,7 @@ def activation_ranges(program: MILProgram, batches: Sequence[dict[str, np.ndarra
         for (name, _, _), value in zip(o.outputs, results):
             if not value.is_floating_point():
                 continue
-            lo, hi = float(value.min()), float(value.max())
+            lo, hi = _extrema(value)
             s = stats.setdefault(name, {"op": o.type, "rmin": lo, "rmax": hi, "mean_rmin": 0.0, "mean_rmax": 0.0})
             s["rmin"], s["rmax"] = min(s["rmin"], lo), max(s["rmax"], hi)
             s["mean_rmin"] += lo / len(batches)
