@@ -218,6 +218,45 @@ def test_xnnpack_int8_per_step_ranges_one_weight_copy(tmp_path, micro):
     assert abs(psnr - record["eager_psnr_db"]) < 3.0  # runtime agrees with the eager int8 model
 
 
+@pytest.mark.slow  # lowering a quantized graph takes about a minute at fixture size
+def test_xnnpack_dynamic_int8_runs_in_one_partition_with_one_weight_copy(tmp_path, micro):
+    """dynamic-int8 (XNNPACK qd8 convs) on the fixture-size model with two steps: one partition with every MAC
+    delegated, each quantized input behind its layout barrier (without one ExecuTorch 1.5.1's XNNPACK refuses the
+    program at its first run), the U-Net's int8 weights in the file once, and the runtime agreeing with the eager
+    quantized model."""
+    from elir_mobile.graph_rewrites import rewrite_for_export
+    from export.executorch import DYNAMIC_INT8
+    from export.executorch.lower import lower
+    from export.executorch.quantize import quantize_baked
+    from export.sensitivity import conv_names, measure_job
+
+    cfg, sd = micro
+    cfg = dict(cfg, K=2)
+    args = cli.parse_args(TARGET, ["--task", "sr", "--precision", "dynamic-int8", "--out", str(tmp_path),
+                                   "--calibration-images", "2", "--quiet", "--no-bundle"])
+    job = pipeline.prepare_job(TARGET, args, tmp_path, pipeline.load_weights(args, cfg, sd), progress=False)
+    job.sensitivity = measure_job(job, target_db=gates.gate_for("executorch", "dynamic-int8"),
+                                  max_float_share=DYNAMIC_INT8.max_float_share, activations=DYNAMIC_INT8.activations)
+    module, record = quantize_baked(job, rewrite_for_export(job.baked).eval())
+    kept = record["fp32_convs"]
+    parts = (module.encode_part, module.step_parts[0], module.decode_part)
+    quantized = sum(_per_channel_weights(p) for p in parts)
+    assert quantized == len(conv_names(job.model)) - len(kept) > 0
+    dynamic_inputs = [n for p in parts for n in p.graph.nodes if "choose_qparams" in str(n.target)]
+    assert len(dynamic_inputs) == quantized
+    assert all(n.args[0].target is torch.ops.aten.cat.default for n in dynamic_inputs)  # the barriers
+    conv = lower(job, module, record)
+    assert conv.placement["share"] == 1.0 and conv.placement["details"]["partitions"] == 1
+    once = sum(t.numel() for p in parts for t in _int8_weights(p))
+    step = sum(t.numel() for t in _int8_weights(module.step_parts[0]))
+    params = dict(job.model.named_parameters())
+    kept_bytes = 4 * sum(params[f"{layer}.weight"].numel() for layer in kept)  # fp32, also stored once
+    assert conv.artifact.stat().st_size < once + kept_bytes + step / 2, "a step's weights are stored twice"
+    out = run_pte(conv.artifact, [t.numpy() for t in job.reference_inputs])
+    psnr = pipeline.parity(job.expected.numpy(), out)["psnr_db"]
+    assert psnr > 25.0 and abs(psnr - record["eager_psnr_db"]) < 1.0
+
+
 def test_qnn_without_sdk_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("QNN_SDK_ROOT", raising=False)
     code = cli.main(TARGET, ["--task", "sr", "--tiny", "--backend", "qnn", "--out", str(tmp_path)])

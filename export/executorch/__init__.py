@@ -1,13 +1,13 @@
-"""ExecuTorch: ``python -m export.executorch --task T [--backend xnnpack|coreml|vulkan|qnn] [--precision fp32|int8]``
-writes ``elir_<task>_executorch-<backend>_<precision>.pte`` (method ``forward``; with ``--stages`` also ``encode``,
-``step_0`` .. ``step_<K-1>``, ``decode``, weights stored once) and a BundledProgram ``.bpte`` carrying the parity
-cases.
+"""ExecuTorch: ``python -m export.executorch --task T [--backend xnnpack|coreml|vulkan|qnn]
+[--precision fp32|int8|dynamic-int8]`` writes ``elir_<task>_executorch-<backend>_<precision>.pte`` (method
+``forward``; with ``--stages`` also ``encode``, ``step_0`` .. ``step_<K-1>``, ``decode``, weights stored once) and a
+BundledProgram ``.bpte`` carrying the parity cases.
 
 The baked sampler is first rewritten (`elir_mobile.graph_rewrites`) so GroupNorm and the decoder's upsample are
-ops the delegates implement: one partition instead of ~60-120 (`export.executorch.lower`).  int8 (XNNPACK only)
-quantizes the shared U-Net once (`export.executorch.quantize`).  Parity: ExecuTorch's Python runtime, where it
-has the delegate built in (XNNPACK here); the other delegates are lowered and written, and the card says they
-were not run.  This module imports no SDK.
+ops the delegates implement: one partition instead of ~60-120 (`export.executorch.lower`).  int8 and
+dynamic-int8 (XNNPACK only) quantize the shared U-Net once (`export.executorch.quantize`).  Parity: ExecuTorch's
+Python runtime, where it has the delegate built in (XNNPACK here); the other delegates are lowered and written, and
+the card says they were not run.  This module imports no SDK.
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ DELEGATES = {"xnnpack": "XnnpackBackend", "coreml": "CoreMLBackend", "vulkan": "
 # (concatenations, the scalar multiplies) costs a little in the real int8 graph, so aim this far above the gate;
 # past a quarter of the MACs in float the artifact is no longer an int8 model and the gate reports the rest.
 INT8 = SensitivityScheme("affine-io", margin_db=1.0, max_float_share=0.25, rounding=True)
+# dynamic-int8: only each conv's input is int8, with that call's own range (the simulation gives each call site its
+# calibrated range); full-size sr read 0.8 dB under the simulation in ExecuTorch (README), hence the margin.
+DYNAMIC_INT8 = SensitivityScheme("affine-inputs", margin_db=1.0, max_float_share=0.25, rounding=True)
+SCHEMES = {"int8": INT8, "dynamic-int8": DYNAMIC_INT8}
 
 
 def require_qnn_sdk() -> None:
@@ -42,7 +46,7 @@ class ExecuTorchTarget(Target):
     suffix = ".pte"
     extra = "executorch"
     sdk = ("executorch",)
-    precisions = ("fp32", "int8")
+    precisions = ("fp32", "int8", "dynamic-int8")
     layouts = ("nchw", "nhwc")
     description = "Export the baked ELIR sampler to an ExecuTorch .pte (XNNPACK fp32/int8, Core ML, Vulkan, QNN)."
     placement_measure = "delegated_mac_share"
@@ -60,8 +64,9 @@ class ExecuTorchTarget(Target):
                                  "app and benchmarks.host's stage breakdown (lowering takes about twice as long)")
 
     def validate(self, args: argparse.Namespace) -> None:
-        if args.precision == "int8" and args.backend != "xnnpack":
-            raise ElirError(f"--precision int8 is implemented for --backend xnnpack only, not {args.backend}")
+        if args.precision in SCHEMES and args.backend != "xnnpack":
+            raise ElirError(f"--precision {args.precision} is implemented for --backend xnnpack only, not "
+                            f"{args.backend}")
         if args.backend == "qnn":
             require_qnn_sdk()
 
@@ -69,10 +74,10 @@ class ExecuTorchTarget(Target):
         return f"executorch-{args.backend}"
 
     def needs_calibration(self, args: argparse.Namespace) -> bool:
-        return args.precision == "int8"
+        return args.precision in SCHEMES
 
     def sensitivity_scheme(self, args: argparse.Namespace) -> SensitivityScheme | None:
-        return INT8 if args.precision == "int8" else None
+        return SCHEMES.get(args.precision)
 
     def float_key(self, args: argparse.Namespace) -> None:
         return None  # the float program is the rewritten module itself: nothing to reuse
@@ -85,7 +90,7 @@ class ExecuTorchTarget(Target):
     def finish(self, job, float_program):
         from .lower import lower
 
-        if job.precision == "int8":
+        if job.precision in SCHEMES:
             from .quantize import quantize_baked
 
             sampler, quantization = quantize_baked(job, float_program)
