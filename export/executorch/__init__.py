@@ -28,8 +28,8 @@ DELEGATES = {"xnnpack": "XnnpackBackend", "coreml": "CoreMLBackend", "vulkan": "
 # past a quarter of the MACs in float the artifact is no longer an int8 model and the gate reports the rest.
 INT8 = SensitivityScheme("affine-io", margin_db=1.0, max_float_share=0.25, rounding=True)
 # dynamic-int8: only each conv's input is int8, with that call's own range (the simulation gives each call site its
-# calibrated range); full-size sr read 0.8 dB under the simulation in ExecuTorch (README), hence the margin.
-DYNAMIC_INT8 = SensitivityScheme("affine-inputs", margin_db=1.0, max_float_share=0.25, rounding=True)
+# calibrated range); in ExecuTorch full-size sr read 0.8 dB and bfr 1.4 dB under the simulation (README).
+DYNAMIC_INT8 = SensitivityScheme("affine-inputs", margin_db=1.5, max_float_share=0.25, rounding=True)
 SCHEMES = {"int8": INT8, "dynamic-int8": DYNAMIC_INT8}
 
 
